@@ -1,0 +1,88 @@
+"""Every error sidekick raises on purpose derives from :class:`SidekickError`.
+
+Each subclass keeps its facts as typed fields and builds its own message from
+them, so callers never format error text by hand and tests can assert on the
+fields instead of on wording.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class SidekickError(Exception):
+    """Base of every error sidekick raises on purpose."""
+
+    def __str__(self) -> str:
+        return self.message()
+
+    def message(self) -> str:
+        return self.__class__.__name__
+
+
+# --- configuration --------------------------------------------------------
+
+
+@dataclass(eq=False)
+class ConfigError(SidekickError):
+    """The configuration cannot be used: names the file and the key."""
+
+    file: str
+    key: str
+    problem: str
+
+    def message(self) -> str:
+        where = f"{self.file}: {self.key}" if self.key else self.file
+        return f"{where}: {self.problem}"
+
+
+# --- priority sources ---------------------------------------------------------
+
+
+@dataclass(eq=False)
+class PrioritySourceError(SidekickError):
+    """A priority list could not be read or written at all."""
+
+    source: str
+    problem: str
+
+    def message(self) -> str:
+        return f"{self.source}: {self.problem}"
+
+
+class SourceUnreadable(PrioritySourceError):
+    """The list cannot be parsed at all; the last good list stays in force."""
+
+
+class WriteConflict(PrioritySourceError):
+    """The list kept changing under a write-back until the retries ran out."""
+
+
+class SourceLocked(PrioritySourceError):
+    """An editor holds the list open (its lock file exists); try again later."""
+
+
+# --- agents and runners --------------------------------------------------------
+
+
+@dataclass(eq=False)
+class RunnerError(SidekickError):
+    """A runner could not do what was asked for one agent."""
+
+    key: str
+    problem: str
+
+    def message(self) -> str:
+        return f"{self.key}: {self.problem}"
+
+
+class AgentAlreadyRunning(RunnerError):
+    """The deterministic key is taken: the project already has a live agent."""
+
+
+class AgentNotFound(RunnerError):
+    """No live agent carries that key."""
+
+
+class RunnerUnavailable(RunnerError):
+    """The runtime behind the runner (tmux server, Docker engine) is not reachable."""

@@ -1,0 +1,144 @@
+"""Frozen value objects that move between the modules."""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+SESSION_PREFIX = "sidekick-"
+
+
+class ProjectStatus(enum.Enum):
+    """The Status column. Values are the spelling written back to the list."""
+
+    PENDING = "Pending"
+    IN_PROGRESS = "In Progress"
+    COMPLETE = "Complete"
+    BLOCKED = "Blocked"
+    FAILED = "Failed"
+
+    @classmethod
+    def parse(cls, text: str) -> ProjectStatus:
+        """Case- and space-insensitive; raises ValueError naming the choices."""
+        wanted = " ".join(text.split()).casefold()
+        for status in cls:
+            if status.value.casefold() == wanted:
+                return status
+        choices = ", ".join(s.value for s in cls)
+        raise ValueError(f"unknown status {text!r} (expected one of: {choices})")
+
+
+def slugify(name: str) -> str:
+    """A stable, tmux- and Docker-safe key part for a project name."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.casefold()).strip("-")
+    return slug or "project"
+
+
+def agent_key(project_name: str) -> str:
+    """The deterministic key of a project's agent: tmux session and container name."""
+    return SESSION_PREFIX + slugify(project_name)
+
+
+@dataclass(frozen=True)
+class Project:
+    """One valid row of the priority list."""
+
+    name: str
+    priority: int
+    status: ProjectStatus
+    agent: str = ""
+    last_update: str = ""
+    next_action: str = ""
+    deadline: date | None = None
+    gpu: bool = False
+    model: str = ""
+    directory: str = ""
+    line: int = 0
+    position: int = 0
+
+    @property
+    def key(self) -> str:
+        return agent_key(self.name)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A problem in the input, located precisely enough for a person to fix it."""
+
+    source: str
+    line: int
+    field: str
+    problem: str
+
+    def __str__(self) -> str:
+        where = f"{self.source}:{self.line}" if self.line else self.source
+        column = f" [{self.field}]" if self.field else ""
+        return f"{where}{column}: {self.problem}"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a source served on one load: valid projects, findings, and a content version."""
+
+    projects: tuple[Project, ...]
+    findings: tuple[Finding, ...] = ()
+    version: str = ""
+
+    def by_name(self) -> dict[str, Project]:
+        return {p.name: p for p in self.projects}
+
+
+@dataclass(frozen=True)
+class RowUpdate:
+    """New values for the daemon's own cells of one row; None leaves a cell alone."""
+
+    project: str
+    status: ProjectStatus | None = None
+    agent: str | None = None
+    last_update: str | None = None
+
+    def cells(self) -> dict[str, str]:
+        """Column name → new text, for the cells this update sets."""
+        out: dict[str, str] = {}
+        if self.status is not None:
+            out["Status"] = self.status.value
+        if self.agent is not None:
+            out["Agent"] = self.agent
+        if self.last_update is not None:
+            out["Last Update"] = self.last_update
+        return out
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What a write-back did: rows changed, updates whose row was gone, and attempts."""
+
+    written: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+    attempts: int = 1
+    version: str = ""
+
+
+@dataclass(frozen=True)
+class AgentRun:
+    """One run of an agent as the state store keeps it."""
+
+    run_id: str
+    project: str
+    key: str
+    command: tuple[str, ...]
+    started_at: datetime
+    state: str = "starting"
+    ended_at: datetime | None = None
+    exit_code: int | None = None
+    reason: str = ""
+    log_path: str = ""
+    session_id: str = ""
+    turns: int | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+    runner: str = "tmux"
+    extra: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,248 @@
+"""The PrioritySource protocol and the row parsing every source shares.
+
+A source turns a table of text cells (a CSV file, a Google Sheet, a list in
+memory) into a :class:`~sidekick.models.Snapshot`. The header names the
+columns; each later row becomes a :class:`~sidekick.models.Project` or, when a
+cell is wrong, a :class:`~sidekick.models.Finding` that names the line and the
+field. A bad row never hides the good ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Protocol
+
+from sidekick.errors import SourceUnreadable
+from sidekick.models import Finding, Project, ProjectStatus, RowUpdate, Snapshot, WriteResult
+
+logger = logging.getLogger(__name__)
+
+COLUMNS = (
+    "Project",
+    "Priority",
+    "Status",
+    "Agent",
+    "Last Update",
+    "Next Action",
+    "Deadline",
+    "GPU",
+    "Model",
+)
+OPTIONAL_COLUMNS = ("Directory",)
+REQUIRED_COLUMNS = ("Project", "Priority", "Status")
+DAEMON_COLUMNS = ("Status", "Agent", "Last Update")
+
+_TRUE = frozenset({"yes", "y", "true", "1"})
+_FALSE = frozenset({"no", "n", "false", "0", ""})
+
+
+class PrioritySource(Protocol):
+    """Where the ranked list lives. The daemon talks to nothing else."""
+
+    @property
+    def name(self) -> str:
+        """A person-readable name for messages: a file path or a sheet id."""
+        ...
+
+    def load(self) -> Snapshot:
+        """Read the whole list. Raises SourceUnreadable when nothing can be parsed."""
+        ...
+
+    def write_back(self, updates: Sequence[RowUpdate]) -> WriteResult:
+        """Set the daemon's own cells of the named rows, keeping every other edit."""
+        ...
+
+
+def content_version(data: bytes) -> str:
+    """The version of a list's content: equal bytes, equal version."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def canonical_column(name: str) -> str | None:
+    """The known column a header cell names (any case and spacing), or None."""
+    wanted = " ".join(name.split()).casefold()
+    for column in (*COLUMNS, *OPTIONAL_COLUMNS):
+        if column.casefold() == wanted:
+            return column
+    return None
+
+
+@dataclass(frozen=True)
+class Header:
+    """Where each known column sits in a row, and the header's raw cells."""
+
+    cells: tuple[str, ...]
+    index: dict[str, int]
+
+    def get(self, row: Sequence[str], column: str) -> str:
+        i = self.index.get(column)
+        if i is None or i >= len(row):
+            return ""
+        return row[i].strip()
+
+
+def parse_header(cells: Sequence[str], source: str, line: int = 1) -> Header:
+    """Map known columns to positions; a missing or repeated column is fatal."""
+    index: dict[str, int] = {}
+    for position, cell in enumerate(cells):
+        column = canonical_column(cell)
+        if column is None:
+            continue
+        if column in index:
+            raise SourceUnreadable(source, f"line {line}: column {column!r} appears twice")
+        index[column] = position
+    missing = [c for c in REQUIRED_COLUMNS if c not in index]
+    if missing:
+        raise SourceUnreadable(
+            source, f"line {line}: header lacks required column(s): {', '.join(missing)}"
+        )
+    return Header(tuple(cells), index)
+
+
+class RowError(ValueError):
+    """One cell of one row is wrong."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(problem)
+        self.field = field
+        self.problem = problem
+
+
+def _parse_priority(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise RowError("Priority", f"not a whole number: {text!r}") from None
+
+
+def _parse_status(text: str) -> ProjectStatus:
+    if not text:
+        return ProjectStatus.PENDING
+    try:
+        return ProjectStatus.parse(text)
+    except ValueError as exc:
+        raise RowError("Status", str(exc)) from None
+
+
+def _parse_deadline(text: str) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise RowError("Deadline", f"not an ISO date (YYYY-MM-DD): {text!r}") from None
+
+
+def _parse_gpu(text: str) -> bool:
+    folded = text.casefold()
+    if folded in _TRUE:
+        return True
+    if folded in _FALSE:
+        return False
+    raise RowError("GPU", f"expected yes or no, got {text!r}")
+
+
+def _parse_model(text: str, models: frozenset[str] | None) -> str:
+    if text and models is not None and text not in models:
+        known = ", ".join(sorted(models))
+        raise RowError("Model", f"unknown agent profile {text!r} (configured: {known})")
+    return text
+
+
+def parse_row(
+    header: Header,
+    row: Sequence[str],
+    line: int,
+    position: int,
+    models: frozenset[str] | None = None,
+) -> Project:
+    """One data row to a Project; raises RowError naming the bad field."""
+    name = header.get(row, "Project")
+    if not name:
+        raise RowError("Project", "project name is empty")
+    return Project(
+        name=name,
+        priority=_parse_priority(header.get(row, "Priority")),
+        status=_parse_status(header.get(row, "Status")),
+        agent=header.get(row, "Agent"),
+        last_update=header.get(row, "Last Update"),
+        next_action=header.get(row, "Next Action"),
+        deadline=_parse_deadline(header.get(row, "Deadline")),
+        gpu=_parse_gpu(header.get(row, "GPU")),
+        model=_parse_model(header.get(row, "Model"), models),
+        directory=header.get(row, "Directory"),
+        line=line,
+        position=position,
+    )
+
+
+def _is_blank(row: Sequence[str]) -> bool:
+    return all(not cell.strip() for cell in row)
+
+
+def parse_rows(
+    header: Header,
+    rows: Iterable[tuple[int, Sequence[str]]],
+    source: str,
+    models: frozenset[str] | None = None,
+) -> tuple[list[Project], list[Finding]]:
+    """Every valid row as a Project, every bad one as a Finding; blank rows are skipped."""
+    projects: list[Project] = []
+    findings: list[Finding] = []
+    for position, (line, row) in enumerate(rows):
+        if _is_blank(row):
+            continue
+        try:
+            projects.append(parse_row(header, row, line, position, models))
+        except RowError as exc:
+            findings.append(Finding(source, line, exc.field, exc.problem))
+    return _drop_duplicates(projects, findings, source)
+
+
+def _drop_duplicates(
+    projects: list[Project], findings: list[Finding], source: str
+) -> tuple[list[Project], list[Finding]]:
+    """A name used twice is ambiguous for write-back, so no row with it is served."""
+    lines: dict[str, list[int]] = {}
+    for project in projects:
+        lines.setdefault(project.name.casefold(), []).append(project.line)
+    kept = [p for p in projects if len(lines[p.name.casefold()]) == 1]
+    for project in projects:
+        others = [n for n in lines[project.name.casefold()] if n != project.line]
+        if others:
+            also = ", ".join(str(n) for n in others)
+            problem = f"duplicate project name {project.name!r} (also on line {also}); skipped"
+            findings.append(Finding(source, project.line, "Project", problem))
+    findings.sort(key=lambda f: f.line)
+    return kept, findings
+
+
+class LastGoodSource:
+    """Wraps a source so that an unparseable list keeps the last good one in force."""
+
+    def __init__(self, inner: PrioritySource) -> None:
+        self.inner = inner
+        self._last: Snapshot | None = None
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    def load(self) -> Snapshot:
+        try:
+            snapshot = self.inner.load()
+        except SourceUnreadable as exc:
+            if self._last is None:
+                raise
+            logger.error("%s; keeping the last good list in force", exc)
+            finding = Finding(self.name, 0, "", f"{exc.problem}; keeping the last good list")
+            return replace(self._last, findings=(*self._last.findings, finding))
+        self._last = snapshot
+        return snapshot
+
+    def write_back(self, updates: Sequence[RowUpdate]) -> WriteResult:
+        return self.inner.write_back(updates)

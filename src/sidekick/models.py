@@ -113,12 +113,17 @@ class RowUpdate:
 
 @dataclass(frozen=True)
 class WriteResult:
-    """What a write-back did: rows changed, updates whose row was gone, and attempts."""
+    """What a write-back did: rows changed, updates whose row was gone, and attempts.
+
+    ``snapshot`` is the list as the write-back read it, with its updates applied,
+    so a reconcile that wrote need not read again.
+    """
 
     written: tuple[str, ...] = ()
     missing: tuple[str, ...] = ()
     attempts: int = 1
     version: str = ""
+    snapshot: Snapshot | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,173 @@
+"""A CSV tokenizer that remembers where every field sits in the text.
+
+The standard ``csv`` module gives values but not positions, and a write-back
+must change a few cells while keeping every other byte: quoting style, line
+endings, a BOM, odd spacing. So this module reads the text once into
+:class:`Record` objects that carry both the values and the span of each field,
+and :func:`replace_cells` rewrites only the spans it is asked to.
+
+It accepts what real tools write (RFC 4180 quoting with commas, quotes and
+newlines inside quoted fields; CRLF, LF or lone CR line endings) and recovers
+from what they should not write: a stray quote or an unterminated quoted field
+becomes a problem on that record, and the following records are still read.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+BOM = "\ufeff"
+
+_EOL = re.compile(r"\r\n|\n|\r")
+_QUOTED = re.compile(r'"((?:[^"]++|"")*+)"')
+_BARE = re.compile(r"[^,\r\n]*")
+_NEEDS_QUOTES = re.compile(r'[",\r\n]|^\s|\s$')
+
+
+@dataclass
+class Record:
+    """One CSV record: its first line number, its fields' values and spans."""
+
+    line: int
+    start: int
+    end: int
+    values: list[str]
+    spans: list[tuple[int, int]]
+    problems: list[tuple[int, str]] = field(default_factory=list)
+
+
+def tokenize(text: str) -> list[Record]:
+    """Split the text into records; a BOM at the start is not part of any field."""
+    pos = len(BOM) if text.startswith(BOM) else 0
+    records: list[Record] = []
+    line = 1
+    while pos < len(text):
+        record, next_pos = _read_record(text, pos, line)
+        records.append(record)
+        line += _count_line_breaks(text, pos, next_pos)
+        pos = next_pos
+    return records
+
+
+def _count_line_breaks(text: str, start: int, end: int) -> int:
+    return len(_EOL.findall(text, start, end))
+
+
+def _read_record(text: str, pos: int, line: int) -> tuple[Record, int]:
+    eol = _EOL.search(text, pos)
+    content_end = eol.start() if eol else len(text)
+    if '"' not in text[pos:content_end]:
+        return _split_plain(text, pos, content_end, line), eol.end() if eol else content_end
+    return _read_quoted_record(text, pos, line)
+
+
+def _split_plain(text: str, start: int, end: int, line: int) -> Record:
+    """The fast path for a record with no quotes: a plain split on commas."""
+    values = text[start:end].split(",")
+    spans: list[tuple[int, int]] = []
+    offset = start
+    for value in values:
+        spans.append((offset, offset + len(value)))
+        offset += len(value) + 1
+    return Record(line, start, end, values, spans)
+
+
+def _read_quoted_record(text: str, pos: int, line: int) -> tuple[Record, int]:
+    record = Record(line, pos, pos, [], [])
+    while True:
+        pos = _read_field(text, pos, record)
+        if pos < len(text) and text[pos] == ",":
+            pos += 1
+            continue
+        record.end = pos
+        eol = _EOL.match(text, pos)
+        return record, eol.end() if eol else pos
+
+
+def _read_field(text: str, pos: int, record: Record) -> int:
+    """Append the field at pos to the record; return where it ends."""
+    index = len(record.values)
+    if pos >= len(text) or text[pos] != '"':
+        end = _BARE.match(text, pos).end()  # type: ignore[union-attr]
+        record.values.append(text[pos:end])
+        record.spans.append((pos, end))
+        return end
+    quoted = _QUOTED.match(text, pos)
+    if quoted is None:
+        end = _BARE.match(text, pos).end()  # type: ignore[union-attr]
+        record.problems.append((index, "quoted field is never closed"))
+        record.values.append(text[pos + 1 : end])
+        record.spans.append((pos, end))
+        return end
+    value = quoted.group(1).replace('""', '"')
+    end = quoted.end()
+    if end < len(text) and text[end] not in ",\r\n":
+        tail_end = _BARE.match(text, end).end()  # type: ignore[union-attr]
+        record.problems.append((index, "text after the closing quote"))
+        value += text[end:tail_end]
+        end = tail_end
+    record.values.append(value)
+    record.spans.append((pos, end))
+    return end
+
+
+def encode_field(value: str, was_quoted: bool) -> str:
+    """A cell's text as CSV: quoted when the old cell was or the value needs it."""
+    if was_quoted or _NEEDS_QUOTES.search(value):
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+@dataclass(frozen=True)
+class CellEdit:
+    """Set field ``index`` of ``record`` to ``value``."""
+
+    record: Record
+    index: int
+    value: str
+
+
+def _edit_to_splice(text: str, edit: CellEdit) -> tuple[int, int, str]:
+    start, end = edit.record.spans[edit.index]
+    was_quoted = end > start and text[start] == '"'
+    return start, end, encode_field(edit.value, was_quoted)
+
+
+def replace_cells(text: str, edits: Iterable[CellEdit]) -> str:
+    """The text with only the edited cells changed; every other character kept.
+
+    Edits that pad the same short record are merged so each record grows once,
+    to its widest edit.
+    """
+    splices = _merge_padding(text, list(edits))
+    pieces: list[str] = []
+    cursor = 0
+    for start, end, replacement in sorted(splices, key=lambda s: (s[0], s[1])):
+        pieces.append(text[cursor:start])
+        pieces.append(replacement)
+        cursor = end
+    pieces.append(text[cursor:])
+    return "".join(pieces)
+
+
+def _merge_padding(text: str, edits: list[CellEdit]) -> list[tuple[int, int, str]]:
+    """In-span edits become splices; edits past a record's end become one padding splice."""
+    splices: list[tuple[int, int, str]] = []
+    padding: dict[int, dict[int, str]] = {}
+    records: dict[int, Record] = {}
+    for edit in edits:
+        if edit.index < len(edit.record.spans):
+            splices.append(_edit_to_splice(text, edit))
+        else:
+            padding.setdefault(id(edit.record), {})[edit.index] = edit.value
+            records[id(edit.record)] = edit.record
+    for key, cells in padding.items():
+        record = records[key]
+        extra = [""] * (max(cells) - len(record.spans) + 1)
+        for index, value in cells.items():
+            extra[index - len(record.spans)] = value
+        tail = "".join("," + encode_field(v, False) for v in extra)
+        splices.append((record.end, record.end, tail))
+    return splices

@@ -107,7 +107,10 @@ def test_missing_file_is_unreadable_with_its_path(csv_path: Path) -> None:
 
 def test_excel_style_file_with_bom_crlf_and_quoted_fields(csv_path: Path) -> None:
     text = (
-        "\ufeff" + HEADER + 'alpha,1,Pending,,,"Fix ""login"", then\ndeploy",,,\n' + "beta,2,Pending,,,,,,\n"
+        "\ufeff"
+        + HEADER
+        + 'alpha,1,Pending,,,"Fix ""login"", then\ndeploy",,,\n'
+        + "beta,2,Pending,,,,,,\n"
     )
     write(csv_path, text, newline="\r\n")
     alpha, beta = CsvPrioritySource(csv_path).load().projects

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import subprocess
@@ -33,10 +34,8 @@ def test_any_text_is_served_or_rejected_with_the_sources_own_error(
 ) -> None:
     path = tmp_path / "p.csv"
     path.write_bytes(body.encode("utf-8"))
-    try:
+    with contextlib.suppress(SourceUnreadable):
         CsvPrioritySource(path).load()
-    except SourceUnreadable:
-        pass
 
 
 garbage_line = st.text(alphabet="ab ,1x-é\t", max_size=30)
@@ -95,7 +94,8 @@ PERSON = textwrap.dedent(
     for n in range(rounds):
         rows = read()
         if expected is not None and mine(rows) != expected:
-            print("person edit lost at round", n, sorted(set(mine(rows)) ^ set(expected)), file=sys.stderr)
+            lost = sorted(set(mine(rows)) ^ set(expected))
+            print("person edit lost at round", n, lost, file=sys.stderr)
             sys.exit(1)
         body = rows[1:]
         action = rng.random()

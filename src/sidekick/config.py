@@ -1,0 +1,368 @@
+"""config.yaml: loaded once, overridden by the environment, validated before anything starts.
+
+Every section is a frozen dataclass; :func:`load_config` walks the YAML against
+their type hints, so an unknown key, a wrong type or a missing file is one
+:class:`~sidekick.errors.ConfigError` naming the file and the dotted key.
+
+Environment variables override the file for deployment: ``SIDEKICK_`` then
+the dotted key with ``__`` for each dot, in any case, the value read as YAML
+(``SIDEKICK_CAPACITY__MAX_AGENTS=4``, ``SIDEKICK_DAEMON__STATE_DIR=/state``).
+``SIDEKICK_CONFIG`` names the file itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+import yaml
+
+from sidekick.errors import ConfigError
+from sidekick.models import slugify
+
+ENV_PREFIX = "SIDEKICK_"
+CONFIG_ENV = "SIDEKICK_CONFIG"
+DEFAULT_CONFIG_NAME = "config.yaml"
+
+DEFAULT_AGENT_COMMAND = (
+    "claude",
+    "-p",
+    "{next_action}",
+    "--output-format",
+    "stream-json",
+    "--verbose",
+    "--permission-mode",
+    "acceptEdits",
+)
+
+
+@dataclass(frozen=True)
+class CsvSourceConfig:
+    path: Path = Path("priorities.csv")
+    watch: str = "auto"
+    poll_interval: float = 1.0
+    lock_wait: float = 30.0
+
+
+@dataclass(frozen=True)
+class SheetsSourceConfig:
+    credentials_file: Path = Path("/run/secrets/sheets_credentials.json")
+    spreadsheet_id: str = ""
+    worksheet: str = "Sheet1"
+    poll_interval: float = 15.0
+    requests_per_minute: int = 60
+    api_base_url: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    type: str = "auto"
+    csv: CsvSourceConfig = field(default_factory=CsvSourceConfig)
+    sheets: SheetsSourceConfig = field(default_factory=SheetsSourceConfig)
+
+
+@dataclass(frozen=True)
+class CapacityConfig:
+    max_agents: int = 2
+    gpu_slots: int = 1
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    on_removed: str = "stop"
+    preempt: bool = False
+    max_runtime: float = 3600.0
+    stop_grace: float = 10.0
+    resume_interrupted: bool = True
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    state_dir: Path = Path("state")
+    reconcile_interval: float = 30.0
+    debounce: float = 0.05
+    heartbeat_max_age: float = 30.0
+
+
+@dataclass(frozen=True)
+class TmuxConfig:
+    socket: Path | None = None
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    base_url: str | None = None
+    key_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class BudgetConfig:
+    total_usd: float | None = None
+    per_project_usd: float | None = None
+
+
+@dataclass(frozen=True)
+class AgentProfile:
+    runner: str = "tmux"
+    command: tuple[str, ...] = DEFAULT_AGENT_COMMAND
+    env: dict[str, str] = field(default_factory=dict)
+    claude: bool = True
+    resume: bool = True
+    image: str | None = None
+    network: str | None = None
+    cpus: float | None = None
+    memory: str | None = None
+    pids_limit: int | None = None
+    remove_after: bool = True
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration; ``file`` is where it came from (None: defaults only)."""
+
+    file: Path | None = None
+    priority_source: SourceConfig = field(default_factory=SourceConfig)
+    projects: dict[str, Path] = field(default_factory=dict)
+    projects_root: Path | None = None
+    capacity: CapacityConfig = field(default_factory=CapacityConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    daemon: DaemonConfig = field(default_factory=DaemonConfig)
+    tmux: TmuxConfig = field(default_factory=TmuxConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    agents: dict[str, AgentProfile] = field(default_factory=lambda: {"default": AgentProfile()})
+    default_agent: str = "default"
+
+    @property
+    def tmux_socket(self) -> Path:
+        return self.tmux.socket or self.daemon.state_dir / "tmux" / "sidekick.sock"
+
+    def profile(self, model: str) -> AgentProfile:
+        return self.agents[model or self.default_agent]
+
+    def project_directory(self, name: str, column_value: str = "") -> Path | None:
+        """Where a project's code lives: config first, then the Directory column, then the root."""
+        if name in self.projects:
+            return self.projects[name]
+        if column_value:
+            return self._resolve(Path(column_value))
+        if self.projects_root is not None:
+            return self.projects_root / slugify(name)
+        return None
+
+    def _resolve(self, path: Path) -> Path:
+        base = self.file.parent if self.file else Path.cwd()
+        return path if path.is_absolute() else base / path
+
+
+# --- loading ----------------------------------------------------------------
+
+
+def config_path(explicit: str | Path | None = None) -> Path | None:
+    """The config file to read: the argument, then SIDEKICK_CONFIG, then ./config.yaml if any."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV])
+    default = Path(DEFAULT_CONFIG_NAME)
+    return default if default.exists() else None
+
+
+def load_config(
+    path: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> Config:
+    """Read, override from the environment, and validate the configuration."""
+    file = config_path(path)
+    raw = _read_yaml(file) if file else {}
+    origins: dict[str, str] = {}
+    _apply_env(raw, os.environ if environ is None else environ, origins)
+    where = str(file) if file else "(defaults)"
+    base = file.parent.resolve() if file else Path.cwd()
+    loader = _Loader(where, base, origins)
+    values = loader.fields(Config, raw, "")
+    config = Config(file=file.resolve() if file else None, **values)
+    _check(config, loader)
+    return config
+
+
+def _read_yaml(file: Path) -> dict[str, Any]:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(file), "", "config file does not exist") from None
+    except OSError as exc:
+        raise ConfigError(str(file), "", f"cannot be read: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(file), "", f"not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(str(file), "", "the top level must be a mapping of keys")
+    return data
+
+
+def _apply_env(raw: dict[str, Any], environ: Mapping[str, str], origins: dict[str, str]) -> None:
+    for name, text in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        keys = name[len(ENV_PREFIX) :].lower().split("__")
+        target = raw
+        for key in keys[:-1]:
+            target = target.setdefault(key, {})
+            if not isinstance(target, dict):
+                raise ConfigError(f"environment variable {name}", ".".join(keys), "not a section")
+        try:
+            target[keys[-1]] = yaml.safe_load(text) if text else ""
+        except yaml.YAMLError:
+            target[keys[-1]] = text
+        origins[".".join(keys)] = f"environment variable {name}"
+
+
+class _Loader:
+    """Builds dataclasses from YAML values, naming file and key in every error."""
+
+    def __init__(self, where: str, base: Path, origins: dict[str, str]) -> None:
+        self.where = where
+        self.base = base
+        self.origins = origins
+
+    def error(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(self.origins.get(key, self.where), key, problem)
+
+    def fields(self, cls: type[Any], raw: Any, prefix: str) -> dict[str, Any]:
+        if not isinstance(raw, dict):
+            raise self.error(prefix, f"expected a mapping, got {type(raw).__name__}")
+        hints = get_type_hints(cls)
+        known = {f.name for f in dataclasses.fields(cls) if f.name != "file"}
+        for key in raw:
+            if key not in known:
+                raise self.error(_join(prefix, str(key)), f"unknown key (known: {sorted(known)})")
+        values = {k: self.value(hints[k], v, _join(prefix, k)) for k, v in raw.items()}
+        for name in known - values.keys():
+            default = self._default(cls, name, hints[name], prefix)
+            if default is not None:
+                values[name] = default
+        return values
+
+    def _default(self, cls: type[Any], name: str, hint: Any, prefix: str) -> Any:
+        """Defaults of nested sections and relative paths, resolved like written values."""
+        if dataclasses.is_dataclass(hint):
+            return self.value(hint, {}, _join(prefix, name))
+        default = next(f.default for f in dataclasses.fields(cls) if f.name == name)
+        if isinstance(default, Path) and not default.is_absolute():
+            return self.base / default
+        return None
+
+    def value(self, hint: Any, raw: Any, key: str) -> Any:
+        origin = get_origin(hint)
+        if origin in (Union, types.UnionType):
+            return self._optional(hint, raw, key)
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+            return hint(**self.fields(hint, raw, key))
+        if origin is dict:
+            return self._mapping(get_args(hint)[1], raw, key)
+        if origin is tuple:
+            return self._sequence(get_args(hint)[0], raw, key)
+        return self._scalar(hint, raw, key)
+
+    def _optional(self, hint: Any, raw: Any, key: str) -> Any:
+        if raw is None:
+            return None
+        (inner,) = [a for a in get_args(hint) if a is not type(None)]
+        return self.value(inner, raw, key)
+
+    def _mapping(self, value_hint: Any, raw: Any, key: str) -> dict[str, Any]:
+        if not isinstance(raw, dict):
+            raise self.error(key, f"expected a mapping, got {type(raw).__name__}")
+        return {str(k): self.value(value_hint, v, _join(key, str(k))) for k, v in raw.items()}
+
+    def _sequence(self, item_hint: Any, raw: Any, key: str) -> tuple[Any, ...]:
+        if not isinstance(raw, list):
+            raise self.error(key, f"expected a list, got {type(raw).__name__}")
+        return tuple(self.value(item_hint, v, f"{key}[{i}]") for i, v in enumerate(raw))
+
+    def _scalar(self, hint: Any, raw: Any, key: str) -> Any:
+        if hint is Path:
+            if not isinstance(raw, str) or not raw:
+                raise self.error(key, f"expected a path, got {raw!r}")
+            path = Path(raw).expanduser()
+            return path if path.is_absolute() else self.base / path
+        if hint is bool:
+            if not isinstance(raw, bool):
+                raise self.error(key, f"expected true or false, got {raw!r}")
+            return raw
+        if hint is float and isinstance(raw, int) and not isinstance(raw, bool):
+            return float(raw)
+        if hint is str and isinstance(raw, int | float) and not isinstance(raw, bool):
+            return str(raw)
+        if not isinstance(raw, hint) or isinstance(raw, bool):
+            raise self.error(key, f"expected {_type_name(hint)}, got {raw!r}")
+        return raw
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+def _type_name(hint: Any) -> str:
+    return {int: "a whole number", float: "a number", str: "text"}.get(hint, str(hint))
+
+
+_CHOICES = {
+    "priority_source.type": ("auto", "csv", "sheets"),
+    "priority_source.csv.watch": ("auto", "inotify", "poll"),
+    "policy.on_removed": ("stop", "finish"),
+}
+
+
+def _check(config: Config, loader: _Loader) -> None:
+    """Rules that span keys or values, after every type is right."""
+    chosen = {
+        "priority_source.type": config.priority_source.type,
+        "priority_source.csv.watch": config.priority_source.csv.watch,
+        "policy.on_removed": config.policy.on_removed,
+    }
+    for key, value in chosen.items():
+        if value not in _CHOICES[key]:
+            raise loader.error(key, f"must be one of {', '.join(_CHOICES[key])}, got {value!r}")
+    if config.capacity.max_agents < 0 or config.capacity.gpu_slots < 0:
+        raise loader.error("capacity", "max_agents and gpu_slots cannot be negative")
+    if config.default_agent not in config.agents:
+        raise loader.error("default_agent", f"no agent profile named {config.default_agent!r}")
+    for name, profile in config.agents.items():
+        if profile.runner not in ("tmux", "container"):
+            raise loader.error(f"agents.{name}.runner", "must be tmux or container")
+        if not profile.command:
+            raise loader.error(f"agents.{name}.command", "must not be empty")
+    _check_files(config, loader)
+
+
+def _check_files(config: Config, loader: _Loader) -> None:
+    sheets = config.priority_source.sheets
+    if config.priority_source.type == "sheets":
+        if not sheets.spreadsheet_id:
+            raise loader.error("priority_source.sheets.spreadsheet_id", "required for sheets")
+        if not sheets.credentials_file.is_file():
+            key = "priority_source.sheets.credentials_file"
+            raise loader.error(key, f"file does not exist: {sheets.credentials_file}")
+    key_file = config.api.key_file
+    if key_file is not None and not key_file.is_file():
+        raise loader.error("api.key_file", f"file does not exist: {key_file}")
+
+
+def source_kind(config: Config) -> str:
+    """csv or sheets; ``auto`` is sheets when its credentials file exists."""
+    chosen = config.priority_source.type
+    if chosen != "auto":
+        return chosen
+    sheets = config.priority_source.sheets
+    if sheets.spreadsheet_id and sheets.credentials_file.exists():
+        return "sheets"
+    return "csv"

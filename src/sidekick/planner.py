@@ -1,0 +1,198 @@
+"""Pure decisions: from what the list wants and what is running to a list of actions.
+
+Nothing here touches a file, a process or a clock; the reconciler gathers the
+facts into a :class:`PlanInput` and carries out the :data:`Action` values
+that :func:`plan` returns. That keeps every rule testable in microseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sidekick.models import SESSION_PREFIX, Project, ProjectStatus
+
+_LEAVE_ALONE = frozenset({ProjectStatus.BLOCKED, ProjectStatus.COMPLETE, ProjectStatus.FAILED})
+
+
+@dataclass(frozen=True)
+class RunningAgent:
+    """A live agent as the planner sees it: the runtime's facts joined with its run."""
+
+    key: str
+    project: str
+    started_at: datetime | None = None
+    exit_code: int | None = None
+    gpu: bool = False
+
+
+@dataclass(frozen=True)
+class Start:
+    project: Project
+    interrupted: bool = False
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Stop a live agent; ``outcome`` is the status to write after, None to leave the row."""
+
+    key: str
+    project: str
+    reason: str
+    outcome: ProjectStatus | None = None
+
+
+@dataclass(frozen=True)
+class Finish:
+    """An agent ended on its own: record it, write its outcome, reap it."""
+
+    key: str
+    project: str
+    exit_code: int
+
+
+@dataclass(frozen=True)
+class Mark:
+    """Set a row's status without any agent (a missing directory makes it Blocked)."""
+
+    project: str
+    status: ProjectStatus
+    reason: str
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A pending project that will not start now, and why (shown in ``sidekick status``)."""
+
+    project: str
+    reason: str
+
+
+Action = Start | Stop | Finish | Mark | Hold
+
+
+@dataclass(frozen=True)
+class PlanInput:
+    projects: Sequence[Project]
+    agents: Mapping[str, RunningAgent]
+    now: datetime
+    max_agents: int = 2
+    gpu_slots: int = 1
+    on_removed: str = "stop"
+    preempt: bool = False
+    max_runtime: float | None = None
+    missing_directories: Mapping[str, str] = field(default_factory=dict)
+    held: Mapping[str, str] = field(default_factory=dict)
+
+
+def plan(given: PlanInput) -> list[Action]:
+    """Everything to do now, in the order to do it: ends and stops first, then starts."""
+    by_key = {p.key: p for p in given.projects}
+    actions: list[Action] = []
+    busy: list[RunningAgent] = []
+    for agent in sorted(given.agents.values(), key=lambda a: a.key):
+        action = _judge_agent(agent, by_key.get(agent.key), given)
+        if action is not None:
+            actions.append(action)
+        if action is None:
+            busy.append(agent)
+    actions.extend(_starts(given, by_key, busy))
+    return actions
+
+
+def _judge_agent(
+    agent: RunningAgent, project: Project | None, given: PlanInput
+) -> Finish | Stop | None:
+    if agent.exit_code is not None:
+        return Finish(agent.key, agent.project, agent.exit_code)
+    if _over_time(agent, given):
+        reason = f"ran longer than max_runtime ({given.max_runtime:.0f} s)"
+        return Stop(agent.key, agent.project, reason, ProjectStatus.FAILED)
+    if given.on_removed != "stop":
+        return None
+    if project is None:
+        return Stop(agent.key, agent.project, "row removed from the list")
+    if project.status in (ProjectStatus.BLOCKED, ProjectStatus.COMPLETE):
+        return Stop(agent.key, agent.project, f"row marked {project.status.value}")
+    return None
+
+
+def _over_time(agent: RunningAgent, given: PlanInput) -> bool:
+    if given.max_runtime is None or agent.started_at is None:
+        return False
+    return (given.now - agent.started_at).total_seconds() > given.max_runtime
+
+
+def _starts(
+    given: PlanInput, by_key: Mapping[str, Project], busy: list[RunningAgent]
+) -> list[Action]:
+    actions: list[Action] = []
+    live = {a.key for a in given.agents.values()}
+    slots = given.max_agents - len(busy)
+    gpu_free = given.gpu_slots - sum(1 for a in busy if _uses_gpu(a, by_key))
+    candidates = [p for p in _queue(given.projects) if p.key not in live]
+    for project in candidates:
+        reason = _blocker(project, given)
+        if reason is not None:
+            actions.append(reason)
+        elif slots <= 0:
+            actions.append(Hold(project.name, "waiting for a free agent slot"))
+        elif project.gpu and gpu_free <= 0:
+            actions.append(Hold(project.name, "waiting for a GPU slot"))
+        else:
+            actions.append(Start(project, interrupted=project.status is ProjectStatus.IN_PROGRESS))
+            slots -= 1
+            gpu_free -= int(project.gpu)
+    if given.preempt:
+        actions.extend(_preemptions(given, by_key, busy, candidates))
+    return actions
+
+
+def _blocker(project: Project, given: PlanInput) -> Mark | Hold | None:
+    if project.name in given.missing_directories:
+        return Mark(project.name, ProjectStatus.BLOCKED, given.missing_directories[project.name])
+    if project.name in given.held:
+        return Hold(project.name, given.held[project.name])
+    return None
+
+
+def _uses_gpu(agent: RunningAgent, by_key: Mapping[str, Project]) -> bool:
+    project = by_key.get(agent.key)
+    return agent.gpu or (project is not None and project.gpu)
+
+
+def _queue(projects: Sequence[Project]) -> list[Project]:
+    """Pending rows, and rows our own agent left In Progress, by priority, deadline, order."""
+    wanted = [p for p in projects if p.status not in _LEAVE_ALONE and _ours_or_pending(p)]
+    return sorted(wanted, key=lambda p: (p.priority, p.deadline or date.max, p.position))
+
+
+def _ours_or_pending(project: Project) -> bool:
+    if project.status is ProjectStatus.PENDING:
+        return True
+    # In Progress with someone else's name in Agent means a person is on it.
+    return project.agent.startswith(SESSION_PREFIX)
+
+
+def _preemptions(
+    given: PlanInput,
+    by_key: Mapping[str, Project],
+    busy: list[RunningAgent],
+    candidates: list[Project],
+) -> list[Action]:
+    """Stop the least important running agents that a more important waiting project outranks."""
+    waiting = [p for p in candidates if _blocker(p, given) is None]
+    waiting = waiting[max(0, given.max_agents - len(busy)) :]
+    running = sorted(
+        (by_key[a.key] for a in busy if a.key in by_key),
+        key=lambda p: (p.priority, p.deadline or date.max, p.position),
+        reverse=True,
+    )
+    stops: list[Action] = []
+    for better, worse in zip(waiting, running, strict=False):
+        if better.priority >= worse.priority:
+            break
+        reason = f"preempted by {better.name} (priority {better.priority})"
+        stops.append(Stop(worse.key, worse.name, reason, ProjectStatus.PENDING))
+    return stops

@@ -139,6 +139,7 @@ class AgentRun:
     ended_at: datetime | None = None
     exit_code: int | None = None
     reason: str = ""
+    outcome: str = ""
     log_path: str = ""
     session_id: str = ""
     turns: int | None = None

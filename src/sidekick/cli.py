@@ -1,0 +1,227 @@
+"""The ``sidekick`` command.
+
+Heavy modules (libtmux, APScheduler, gspread, docker) are imported inside the
+commands that need them, so ``sidekick check`` and ``sidekick status`` start
+fast enough to run as a health check every few seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from sidekick import __version__
+from sidekick.config import Config, load_config
+from sidekick.errors import SidekickError
+from sidekick.models import AgentRun
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args))
+    except SidekickError as exc:
+        print(f"sidekick: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sidekick", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"sidekick {__version__}")
+    sub = parser.add_subparsers(metavar="COMMAND")
+    for name, handler, helptext, extra in _COMMANDS:
+        command = sub.add_parser(name, help=helptext, description=helptext)
+        command.add_argument(
+            "--config", help="config file (default: $SIDEKICK_CONFIG, ./config.yaml)"
+        )
+        extra(command)
+        command.set_defaults(handler=handler)
+    return parser
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load_config(args.config)
+
+
+# --- run / supervise ------------------------------------------------------------
+
+
+def _run_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--log-format", choices=("text", "json"), default="text")
+    command.add_argument("--log-level", default="INFO")
+    command.add_argument("--once", action="store_true", help="reconcile once and exit")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from sidekick.daemon import Daemon
+    from sidekick.logs import setup_logging
+
+    setup_logging(args.log_format, args.log_level)
+    daemon = Daemon(_config(args))
+    if args.once:
+        daemon.run_once()
+        return 0
+    return daemon.run()
+
+
+def _supervise_options(command: argparse.ArgumentParser) -> None:
+    _run_options(command)
+
+
+def cmd_supervise(args: argparse.Namespace) -> int:
+    from sidekick.supervise import supervise
+
+    child = [sys.executable, "-m", "sidekick", "run", "--log-format", args.log_format]
+    child += ["--log-level", args.log_level]
+    if args.config:
+        child += ["--config", args.config]
+    return supervise(child)
+
+
+# --- check / status / runs --------------------------------------------------------
+
+
+def _no_options(command: argparse.ArgumentParser) -> None:
+    return None
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from sidekick.health import heartbeat_path, read_heartbeat, verdict
+
+    config = _config(args)
+    beat = read_heartbeat(heartbeat_path(config.daemon.state_dir))
+    healthy, why = verdict(beat, config.daemon.heartbeat_max_age)
+    print(why, file=sys.stdout if healthy else sys.stderr)
+    return 0 if healthy else 1
+
+
+def _json_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from sidekick.state import StateStore
+    from sidekick.status import read_report, render_table, status_data
+
+    config = _config(args)
+    store = StateStore(config.daemon.state_dir / "sidekick.db")
+    try:
+        data = status_data(read_report(config.daemon.state_dir), store.active_runs(), store.costs())
+    finally:
+        store.close()
+    print(json.dumps(data, indent=2) if args.json else render_table(data))
+    return 0
+
+
+def _runs_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("project")
+    command.add_argument("--limit", type=int, default=20)
+    _json_option(command)
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from sidekick.state import StateStore
+
+    config = _config(args)
+    store = StateStore(config.daemon.state_dir / "sidekick.db")
+    try:
+        runs = store.runs(args.project, args.limit)
+    finally:
+        store.close()
+    rows = [_run_row(r) for r in runs]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for row in rows:
+        cost = f"${row['cost_usd']:.4f}" if row["cost_usd"] is not None else "-"
+        exit_code = row["exit_code"] if row["exit_code"] is not None else "-"
+        print(
+            f"{row['started_at']}  {row['run_id']}  {row['state']:<15} exit={exit_code}  "
+            f"{row['outcome'] or '-':<11} {cost:>9}  {row['reason']}"
+        )
+    if not rows:
+        print(f"no runs recorded for {args.project!r}")
+    return 0
+
+
+def _run_row(run: AgentRun) -> dict[str, object]:
+    data = asdict(run)
+    data["started_at"] = run.started_at.isoformat(timespec="seconds")
+    data["ended_at"] = run.ended_at.isoformat(timespec="seconds") if run.ended_at else None
+    data.pop("extra", None)
+    return data
+
+
+# --- validate / stop-agent ----------------------------------------------------------
+
+
+def _validate_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--file", help="a priorities CSV to check instead of the configured source"
+    )
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from sidekick.daemon import build_source
+    from sidekick.priorities.csv_file import CsvPrioritySource
+
+    config = _config(args)
+    models = frozenset(config.agents)
+    source = (
+        CsvPrioritySource(Path(args.file), models=models) if args.file else build_source(config)
+    )
+    snapshot = source.load()
+    for finding in snapshot.findings:
+        print(finding)
+    valid, problems = len(snapshot.projects), len(snapshot.findings)
+    print(f"{source.name}: {valid} valid project(s), {problems} problem(s)")
+    return 1 if snapshot.findings else 0
+
+
+def _project_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument("project")
+
+
+def cmd_stop_agent(args: argparse.Namespace) -> int:
+    from sidekick.models import ProjectStatus, agent_key
+    from sidekick.runners.tmux import TmuxRunner
+    from sidekick.state import StateStore
+
+    config = _config(args)
+    key = agent_key(args.project)
+    store = StateStore(config.daemon.state_dir / "sidekick.db")
+    try:
+        run = store.active_runs().get(key)
+        if run is not None:
+            reason = "stopped by a person (sidekick stop-agent)"
+            # Blocked, so the next reconcile does not start it again; Pending re-queues it.
+            store.set_state(run.run_id, "stopping", reason, ProjectStatus.BLOCKED.value)
+        TmuxRunner(config.tmux_socket).stop(key, config.policy.stop_grace)
+        store.record_event(args.project, "stop-agent", f"{key} stopped on request")
+    finally:
+        store.close()
+    print(f"stopped {key}")
+    return 0
+
+
+_COMMANDS: list[tuple[str, Command, str, Callable[[argparse.ArgumentParser], None]]] = [
+    ("run", cmd_run, "run the daemon in the foreground", _run_options),
+    ("supervise", cmd_supervise, "run the daemon and restart it if it dies", _supervise_options),
+    ("check", cmd_check, "health check: exit 0 when healthy, 1 otherwise", _no_options),
+    ("status", cmd_status, "show projects, agents and costs", _json_option),
+    ("runs", cmd_runs, "show the runs of one project", _runs_options),
+    ("validate", cmd_validate, "check the priority list and print its problems", _validate_options),
+    ("stop-agent", cmd_stop_agent, "stop one project's agent on purpose", _project_option),
+]

@@ -1,0 +1,248 @@
+"""The long-running daemon: wiring, the main loop, signals, heartbeat, graceful stop.
+
+All reconciles run on the main thread, one at a time. Everything else only
+asks for one sooner: the list watcher on a save, the agent poll when an agent
+ends, the APScheduler interval job as the safety net. Signal handlers only set
+a flag; the loop notices it within half a second and stops cleanly, leaving
+the agents running for the next start to adopt.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from types import FrameType
+from typing import Any, Protocol
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from sidekick.config import Config, source_kind
+from sidekick.health import Heartbeat, heartbeat_path, write_heartbeat
+from sidekick.models import Snapshot
+from sidekick.priorities.base import LastGoodSource, PrioritySource
+from sidekick.priorities.csv_file import CsvPrioritySource
+from sidekick.priorities.sheets import SheetsPrioritySource
+from sidekick.priorities.watch import FileWatcher
+from sidekick.reconciler import Reconciler
+from sidekick.runners.base import Runner
+from sidekick.runners.tmux import TmuxRunner
+from sidekick.state import StateStore
+from sidekick.status import build_report, write_report
+
+logger = logging.getLogger(__name__)
+
+LOOP_WAIT = 0.5
+AGENT_POLL_SECONDS = 2.0
+RETRY_SECONDS = 2.0
+
+
+class Watcher(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def acknowledge(self, version: str) -> None: ...
+
+    @property
+    def heartbeat_at(self) -> float: ...
+
+    @property
+    def mode_in_use(self) -> str: ...
+
+
+@dataclass
+class Parts:
+    """The daemon's collaborators; tests pass their own."""
+
+    source: PrioritySource
+    runner: Runner
+    store: StateStore
+    watcher: Watcher | None = None
+    doorbell: threading.Event = field(default_factory=threading.Event)
+
+
+def build_source(config: Config, announce: Any = None) -> PrioritySource:
+    models = frozenset(config.agents)
+    if source_kind(config) == "sheets":
+        sheets = config.priority_source.sheets
+        return SheetsPrioritySource(
+            spreadsheet_id=sheets.spreadsheet_id,
+            worksheet=sheets.worksheet,
+            credentials_file=sheets.credentials_file,
+            models=models,
+            requests_per_minute=sheets.requests_per_minute,
+            api_base_url=sheets.api_base_url,
+        )
+    csv = config.priority_source.csv
+    return CsvPrioritySource(csv.path, models=models, lock_wait=csv.lock_wait, announce=announce)
+
+
+def build_parts(config: Config) -> Parts:
+    store = StateStore(config.daemon.state_dir / "sidekick.db")
+    runner = TmuxRunner(config.tmux_socket)
+    if source_kind(config) == "sheets":
+        return Parts(LastGoodSource(build_source(config)), runner, store)
+    doorbell = threading.Event()
+    csv = config.priority_source.csv
+    watcher = FileWatcher(
+        csv.path,
+        lambda _version: doorbell.set(),
+        mode=csv.watch,
+        debounce=config.daemon.debounce,
+        poll_interval=csv.poll_interval,
+    )
+    source = build_source(config, announce=watcher.acknowledge)
+    return Parts(LastGoodSource(source), runner, store, watcher, doorbell)
+
+
+class Daemon:
+    def __init__(self, config: Config, parts: Parts | None = None) -> None:
+        self.config = config
+        self.parts = parts or build_parts(config)
+        self.reconciler = Reconciler(config, self.parts.source, self.parts.runner, self.parts.store)
+        self._kick = self.parts.doorbell
+        self._stop_requested = False
+        self._beat = Heartbeat(pid=os.getpid(), loop_at=time.time())
+        self._heartbeat_file = heartbeat_path(config.daemon.state_dir)
+        self._scheduler = BackgroundScheduler(
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
+        )
+        self._finished_seen: set[str] = set()
+
+    # --- what other threads and signals may call ---------------------------------
+
+    def kick(self) -> None:
+        """Ask for a reconcile as soon as the loop is free."""
+        self._kick.set()
+
+    def request_stop(self, signum: int = 0, frame: FrameType | None = None) -> None:
+        """Signal handler: set a flag, nothing else."""
+        self._stop_requested = True
+
+    # --- the loop ------------------------------------------------------------------
+
+    def run(self) -> int:
+        self._install_signals()
+        self._start_background()
+        logger.info("daemon started (pid %d, source %s)", self._beat.pid, self.parts.source.name)
+        try:
+            self.kick()
+            while not self._stop_requested:
+                if self._kick.wait(LOOP_WAIT):
+                    self._kick.clear()
+                    if not self._stop_requested:
+                        self._tick()
+                self._write_beat()
+        finally:
+            self._shutdown()
+        return 0
+
+    def run_once(self) -> None:
+        """One reconcile and one heartbeat, for tests and ``sidekick reconcile``."""
+        self._tick()
+        self._write_beat()
+
+    def _install_signals(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self.request_stop)
+            signal.signal(signal.SIGINT, self.request_stop)
+
+    def _start_background(self) -> None:
+        self.config.daemon.state_dir.mkdir(parents=True, exist_ok=True)
+        watcher = self.parts.watcher
+        if watcher is not None:
+            watcher.start()
+        interval = self.config.daemon.reconcile_interval
+        if source_kind(self.config) == "sheets":
+            interval = min(interval, self.config.priority_source.sheets.poll_interval)
+        self._scheduler.add_job(self.kick, "interval", seconds=interval, id="reconcile")
+        self._scheduler.add_job(
+            self._poll_agents, "interval", seconds=AGENT_POLL_SECONDS, id="agent-poll"
+        )
+        self._scheduler.start()
+
+    def _poll_agents(self) -> None:
+        """Between reconciles, notice an agent's end and ask for a reconcile at once."""
+        try:
+            agents = self.parts.runner.list_agents()
+        except Exception as exc:
+            logger.warning("agent poll failed: %s", exc)
+            return
+        finished = {key for key, agent in agents.items() if agent.finished}
+        if finished - self._finished_seen:
+            self.kick()
+        live_keys = set(agents)
+        self._finished_seen = finished & live_keys
+
+    def _tick(self) -> None:
+        started = time.time()
+        try:
+            result = self.reconciler.tick()
+        except Exception as exc:
+            logger.exception("reconcile failed")
+            self._beat.last_reconcile_ok = False
+            self._beat.last_error = str(exc) or type(exc).__name__
+            self._retry_soon()
+            return
+        self._beat.last_reconcile_at = started
+        self._beat.last_reconcile_ok = True
+        self._beat.last_error = ""
+        if result.snapshot is not None:
+            self._report(result.snapshot)
+            if self.parts.watcher is not None:
+                self.parts.watcher.acknowledge(result.snapshot.version)
+        if result.again and not result.errors:
+            self.kick()
+        elif result.again:
+            self._retry_soon()
+
+    def _report(self, snapshot: Snapshot) -> None:
+        notes = self.parts.store.notes()
+        report = build_report(self.parts.source.name, snapshot.projects, snapshot.findings, notes)
+        try:
+            write_report(self.config.daemon.state_dir, report)
+        except OSError as exc:
+            logger.warning("cannot write status report: %s", exc)
+
+    def _retry_soon(self) -> None:
+        if self._scheduler.running:
+            run_at = datetime.now().astimezone() + timedelta(seconds=RETRY_SECONDS)
+            self._scheduler.add_job(
+                self.kick, "date", run_date=run_at, id="retry", replace_existing=True
+            )
+
+    def _write_beat(self) -> None:
+        self._beat.loop_at = time.time()
+        watcher = self.parts.watcher
+        if watcher is not None:
+            self._beat.watcher_at = time.time() - (time.monotonic() - watcher.heartbeat_at)
+            self._beat.watcher_mode = watcher.mode_in_use
+        try:
+            write_heartbeat(self._heartbeat_file, self._beat)
+        except OSError as exc:
+            logger.warning("cannot write heartbeat: %s", exc)
+
+    def _shutdown(self) -> None:
+        logger.info("stopping: agents are left running and will be adopted on the next start")
+        if self.parts.watcher is not None:
+            self.parts.watcher.stop()
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        self._flush_outbox()
+        self._beat.stopped = True
+        self._write_beat()
+        self.parts.store.close()
+
+    def _flush_outbox(self) -> None:
+        updates, seq = self.parts.store.pending_updates()
+        if not updates:
+            return
+        try:
+            self.parts.source.write_back(updates)
+        except Exception as exc:
+            logger.warning("outbox kept for the next start: %s", exc)
+            return
+        self.parts.store.clear_updates([u.project for u in updates], seq)

@@ -1,0 +1,68 @@
+"""Heartbeat file and the verdict of ``sidekick check`` (the container's HEALTHCHECK).
+
+The daemon rewrites one small JSON file every loop; ``sidekick check`` reads
+it and decides, without importing anything heavy, so it stays fast enough to
+run every few seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+HEARTBEAT_NAME = "heartbeat.json"
+
+
+@dataclass
+class Heartbeat:
+    pid: int
+    loop_at: float
+    watcher_at: float | None = None
+    watcher_mode: str = ""
+    last_reconcile_at: float | None = None
+    last_reconcile_ok: bool = True
+    last_error: str = ""
+    degraded: list[str] = field(default_factory=list)
+    stopped: bool = False
+
+
+def heartbeat_path(state_dir: Path) -> Path:
+    return state_dir / HEARTBEAT_NAME
+
+
+def write_heartbeat(path: Path, beat: Heartbeat) -> None:
+    """Replace the file atomically so a reader never sees half of it."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(asdict(beat)), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_heartbeat(path: Path) -> Heartbeat | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return Heartbeat(**data)
+
+
+def verdict(beat: Heartbeat | None, max_age: float, now: float | None = None) -> tuple[bool, str]:
+    """(healthy, why): fresh loop and watcher beats, and a last reconcile that worked."""
+    now = time.time() if now is None else now
+    if beat is None:
+        return False, "no heartbeat yet: is the daemon running?"
+    if beat.stopped:
+        return False, "the daemon has stopped"
+    problems = []
+    if now - beat.loop_at > max_age:
+        problems.append(f"daemon loop silent for {now - beat.loop_at:.0f} s")
+    if beat.watcher_at is not None and now - beat.watcher_at > max_age:
+        problems.append(f"list watcher silent for {now - beat.watcher_at:.0f} s")
+    if not beat.last_reconcile_ok:
+        problems.append(f"last reconcile failed: {beat.last_error}")
+    problems.extend(f"degraded: {d}" for d in beat.degraded)
+    if problems:
+        return False, "; ".join(problems)
+    return True, f"healthy (pid {beat.pid})"

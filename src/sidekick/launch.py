@@ -1,0 +1,80 @@
+"""From a project row and its agent profile to the exact command, directory and environment.
+
+The profile's command is a template: ``{next_action}``, ``{project}`` and
+``{directory}`` are replaced inside each argument, never joined into a shell
+line. Profiles that run Claude Code also get their own config directory and
+the API settings; the API key is read from its secret file at launch and
+never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from sidekick import claude_code
+from sidekick.config import Config
+from sidekick.models import Project, slugify
+from sidekick.runners.base import LaunchSpec
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_NEXT_ACTION = "Continue with the most valuable next step for this project."
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    spec: LaunchSpec
+    profile_name: str
+    resumed_from: str = ""
+
+
+def render(template: tuple[str, ...], values: Mapping[str, str]) -> tuple[str, ...]:
+    """Fill placeholders argument by argument; other braces stay as they are."""
+    return tuple(_fill(argument, values) for argument in template)
+
+
+def _fill(argument: str, values: Mapping[str, str]) -> str:
+    for name, value in values.items():
+        argument = argument.replace("{" + name + "}", value)
+    return argument
+
+
+def build_launch(
+    config: Config,
+    project: Project,
+    directory: Path,
+    run_id: str,
+    resume_session: str = "",
+) -> LaunchPlan:
+    profile_name = project.model or config.default_agent
+    profile = config.profile(project.model)
+    values = {
+        "next_action": project.next_action or DEFAULT_NEXT_ACTION,
+        "project": project.name,
+        "directory": str(directory),
+    }
+    argv = render(profile.command, values)
+    if resume_session and profile.claude and profile.resume:
+        argv = (*argv, *claude_code.resume_arguments(resume_session))
+    log_path = config.daemon.state_dir / "logs" / slugify(project.name) / f"{run_id}.log"
+    env = dict(zip(profile.env, render(tuple(profile.env.values()), values), strict=True))
+    if profile.claude:
+        env.update(_claude_env(config, project))
+    spec = LaunchSpec(project.key, project.name, run_id, argv, directory, log_path, env)
+    return LaunchPlan(spec, profile_name, resume_session)
+
+
+def _claude_env(config: Config, project: Project) -> dict[str, str]:
+    config_dir = config.daemon.state_dir / "claude" / slugify(project.name)
+    claude_code.prepare_config_dir(config_dir)
+    return claude_code.agent_environment(config_dir, config.api.base_url, read_api_key(config))
+
+
+def read_api_key(config: Config) -> str | None:
+    """The API key from its secret file; None when no file is configured."""
+    if config.api.key_file is None:
+        return None
+    return config.api.key_file.read_text(encoding="utf-8").strip()

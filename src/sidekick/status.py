@@ -1,0 +1,130 @@
+"""What ``sidekick status`` shows: the list as the daemon last saw it, runs, costs, notes.
+
+The daemon writes ``status.json`` after every reconcile so that the command
+needs neither the list's source (a Google Sheet costs a request) nor the
+runtime; runs and costs come from the state store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sidekick.models import AgentRun, Finding, Project
+
+STATUS_NAME = "status.json"
+
+
+@dataclass
+class StatusReport:
+    updated_at: float
+    source: str
+    projects: list[dict[str, Any]] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)
+    notes: dict[str, str] = field(default_factory=dict)
+    degraded: list[str] = field(default_factory=list)
+
+
+def build_report(
+    source: str,
+    projects: Sequence[Project],
+    findings: Sequence[Finding],
+    notes: dict[str, str],
+    degraded: Sequence[str] = (),
+) -> StatusReport:
+    rows = [
+        {
+            "project": p.name,
+            "priority": p.priority,
+            "status": p.status.value,
+            "agent": p.agent,
+            "last_update": p.last_update,
+            "gpu": p.gpu,
+        }
+        for p in sorted(projects, key=lambda p: (p.priority, p.position))
+    ]
+    return StatusReport(
+        time.time(), source, rows, [str(f) for f in findings], notes, list(degraded)
+    )
+
+
+def write_report(state_dir: Path, report: StatusReport) -> None:
+    path = state_dir / STATUS_NAME
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(asdict(report)), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_report(state_dir: Path) -> StatusReport | None:
+    try:
+        data = json.loads((state_dir / STATUS_NAME).read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return StatusReport(**data)
+
+
+def status_data(
+    report: StatusReport | None, active: dict[str, AgentRun], costs: dict[str, float]
+) -> dict[str, Any]:
+    """One JSON-ready view joining the list, the open runs and the costs."""
+    projects = []
+    for row in report.projects if report else []:
+        run = active.get(_key_of(row["agent"], active, row["project"]))
+        projects.append(
+            {
+                **row,
+                "running_since": run.started_at.isoformat() if run else None,
+                "cost_usd": round(costs.get(row["project"], 0.0), 6),
+                "note": report.notes.get(row["project"], "") if report else "",
+            }
+        )
+    return {
+        "source": report.source if report else None,
+        "updated_at": report.updated_at if report else None,
+        "projects": projects,
+        "findings": report.findings if report else [],
+        "degraded": report.degraded if report else [],
+        "total_cost_usd": round(sum(costs.values()), 6),
+        "live_agents": sorted(active),
+    }
+
+
+def _key_of(agent: str, active: dict[str, AgentRun], project: str) -> str:
+    for key, run in active.items():
+        if run.project == project:
+            return key
+    return agent
+
+
+def render_table(data: dict[str, Any]) -> str:
+    """A plain-text table for a person."""
+    header = ("PRI", "PROJECT", "STATUS", "AGENT", "COST", "NOTE")
+    rows = [
+        (
+            str(p["priority"]),
+            p["project"],
+            p["status"],
+            p["agent"] or "-",
+            f"${p['cost_usd']:.2f}",
+            p["note"] or p["last_update"],
+        )
+        for p in data["projects"]
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1]
+        for r in [header, *rows]
+    ]
+    lines.append(
+        f"total cost ${data['total_cost_usd']:.2f}; live agents: {len(data['live_agents'])}"
+    )
+    lines.extend(f"problem: {f}" for f in data["findings"])
+    lines.extend(f"degraded: {d}" for d in data["degraded"])
+    if data["source"] is None:
+        lines.insert(0, "(the daemon has not reconciled yet: no list seen)")
+    return "\n".join(lines)

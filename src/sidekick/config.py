@@ -173,9 +173,7 @@ def config_path(explicit: str | Path | None = None) -> Path | None:
     return default if default.exists() else None
 
 
-def load_config(
-    path: str | Path | None = None, environ: Mapping[str, str] | None = None
-) -> Config:
+def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
     """Read, override from the environment, and validate the configuration."""
     file = config_path(path)
     raw = _read_yaml(file) if file else {}

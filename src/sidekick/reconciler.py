@@ -139,6 +139,8 @@ class Reconciler:
     def _adopt(self, agent: LiveAgent, project: Project | None) -> AgentRun:
         """A live agent with no open run: take it over rather than start another."""
         known = self.store.get_run(agent.run_id) if agent.run_id else None
+        if project is not None and project.status is ProjectStatus.PENDING:
+            self._queue(project.name, ProjectStatus.IN_PROGRESS, agent.key, "adopted")
         if known is not None:
             self.store.set_state(known.run_id, "running")
             return replace(known, state="running")
@@ -314,6 +316,10 @@ class Reconciler:
             status.value,
             **_result_fields(outcome_facts),
         )
+        # The outcome is queued before the run is closed: a crash in between
+        # finishes the run again instead of leaving a done project looking interrupted.
+        if row is None or row.status in _OPEN_ROW:
+            self._queue(run.project, status, run.key, note)
         self.store.end_run(run.run_id, end)
         self.store.record_event(
             run.project,
@@ -324,8 +330,6 @@ class Reconciler:
             log_tail=_tail(log_text),
         )
         logger.info("%s: %s", run.key, note, extra={"project": run.project})
-        if row is None or row.status in _OPEN_ROW:
-            self._queue(run.project, status, run.key, note)
 
     def _close_stopped(self, run: AgentRun, exit_code: int | None) -> None:
         outcome = ProjectStatus(run.outcome) if run.outcome else None
@@ -333,10 +337,10 @@ class Reconciler:
         end = RunEnd(
             "stopped", self.clock(), exit_code, run.reason, run.outcome, **_result_fields(facts)
         )
-        self.store.end_run(run.run_id, end)
-        self.store.record_event(run.project, "stopped", run.reason, run_id=run.run_id)
         if outcome is not None:
             self._queue(run.project, outcome, run.key, f"stopped: {run.reason}")
+        self.store.end_run(run.run_id, end)
+        self.store.record_event(run.project, "stopped", run.reason, run_id=run.run_id)
 
     def _mark(self, action: Mark, row: Project | None) -> None:
         if row is not None and row.status is action.status:

@@ -78,6 +78,11 @@ class Header:
     cells: tuple[str, ...]
     index: dict[str, int]
 
+    @property
+    def positions(self) -> tuple[int, ...]:
+        """Positions of the parsed fields in ``_FIELDS`` order (-1 where absent)."""
+        return tuple(self.index.get(column, -1) for column in _FIELDS)
+
     def get(self, row: Sequence[str], column: str) -> str:
         i = self.index.get(column)
         if i is None or i >= len(row):
@@ -119,9 +124,15 @@ def _parse_priority(text: str) -> int:
         raise RowError("Priority", f"not a whole number: {text!r}") from None
 
 
+_STATUS_BY_TEXT = {status.value: status for status in ProjectStatus}
+
+
 def _parse_status(text: str) -> ProjectStatus:
     if not text:
         return ProjectStatus.PENDING
+    exact = _STATUS_BY_TEXT.get(text)
+    if exact is not None:
+        return exact
     try:
         return ProjectStatus.parse(text)
     except ValueError as exc:
@@ -153,28 +164,46 @@ def _parse_model(text: str, models: frozenset[str] | None) -> str:
     return text
 
 
+_FIELDS = (
+    "Project",
+    "Priority",
+    "Status",
+    "Agent",
+    "Last Update",
+    "Next Action",
+    "Deadline",
+    "GPU",
+    "Model",
+    "Directory",
+)
+
+
 def parse_row(
     header: Header,
     row: Sequence[str],
     line: int,
     position: int,
+    *,
     models: frozenset[str] | None = None,
+    positions: tuple[int, ...] = (),
 ) -> Project:
     """One data row to a Project; raises RowError naming the bad field."""
-    name = header.get(row, "Project")
+    width = len(row)
+    cells = [row[i].strip() if 0 <= i < width else "" for i in positions or header.positions]
+    name, priority, status, agent, last_update, next_action, deadline, gpu, model, directory = cells
     if not name:
         raise RowError("Project", "project name is empty")
     return Project(
         name=name,
-        priority=_parse_priority(header.get(row, "Priority")),
-        status=_parse_status(header.get(row, "Status")),
-        agent=header.get(row, "Agent"),
-        last_update=header.get(row, "Last Update"),
-        next_action=header.get(row, "Next Action"),
-        deadline=_parse_deadline(header.get(row, "Deadline")),
-        gpu=_parse_gpu(header.get(row, "GPU")),
-        model=_parse_model(header.get(row, "Model"), models),
-        directory=header.get(row, "Directory"),
+        priority=_parse_priority(priority),
+        status=_parse_status(status),
+        agent=agent,
+        last_update=last_update,
+        next_action=next_action,
+        deadline=_parse_deadline(deadline),
+        gpu=_parse_gpu(gpu),
+        model=_parse_model(model, models),
+        directory=directory,
         line=line,
         position=position,
     )
@@ -193,11 +222,14 @@ def parse_rows(
     """Every valid row as a Project, every bad one as a Finding; blank rows are skipped."""
     projects: list[Project] = []
     findings: list[Finding] = []
+    positions = header.positions
     for position, (line, row) in enumerate(rows):
         if _is_blank(row):
             continue
         try:
-            projects.append(parse_row(header, row, line, position, models))
+            projects.append(
+                parse_row(header, row, line, position, models=models, positions=positions)
+            )
         except RowError as exc:
             findings.append(Finding(source, line, exc.field, exc.problem))
     return _drop_duplicates(projects, findings, source)
@@ -210,13 +242,17 @@ def _drop_duplicates(
     lines: dict[str, list[int]] = {}
     for project in projects:
         lines.setdefault(project.name.casefold(), []).append(project.line)
-    kept = [p for p in projects if len(lines[p.name.casefold()]) == 1]
+    if len(lines) == len(projects):
+        return projects, findings
+    kept = []
     for project in projects:
-        others = [n for n in lines[project.name.casefold()] if n != project.line]
-        if others:
-            also = ", ".join(str(n) for n in others)
-            problem = f"duplicate project name {project.name!r} (also on line {also}); skipped"
-            findings.append(Finding(source, project.line, "Project", problem))
+        same = lines[project.name.casefold()]
+        if len(same) == 1:
+            kept.append(project)
+            continue
+        also = ", ".join(str(n) for n in same if n != project.line)
+        problem = f"duplicate project name {project.name!r} (also on line {also}); skipped"
+        findings.append(Finding(source, project.line, "Project", problem))
     findings.sort(key=lambda f: f.line)
     return kept, findings
 

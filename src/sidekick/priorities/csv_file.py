@@ -18,11 +18,11 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sidekick.errors import SourceLocked, SourceUnreadable, WriteConflict
-from sidekick.models import Finding, RowUpdate, Snapshot, WriteResult
+from sidekick.models import Finding, Project, RowUpdate, Snapshot, WriteResult
 from sidekick.priorities.base import Header, content_version, parse_header, parse_rows
 from sidekick.priorities.csv_table import BOM, CellEdit, Record, replace_cells, tokenize
 from sidekick.priorities.watch import editor_lock_files
@@ -64,6 +64,7 @@ class CsvPrioritySource:
         self.announce = announce
         self._clock = clock
         self._sleep = sleep
+        self._last: Snapshot | None = None
 
     @property
     def name(self) -> str:
@@ -98,7 +99,8 @@ class CsvPrioritySource:
         findings.extend(self._encoding_findings(table))
         findings.sort(key=lambda f: f.line)
         version = content_version(table.raw)
-        return Snapshot(tuple(projects), tuple(findings), version)
+        self._last = Snapshot(tuple(projects), tuple(findings), version)
+        return self._last
 
     def _problems(self, table: _Table) -> list[Finding]:
         out = []
@@ -139,7 +141,7 @@ class CsvPrioritySource:
         plan = _plan_edits(table, updates)
         new_text = replace_cells(table.text, plan.edits)
         new_raw = new_text.encode(_ENCODING, _ERRORS)
-        snapshot = self._snapshot(self._parse(new_raw)) if plan.edits else self._snapshot(table)
+        snapshot = self._snapshot_after(table, plan, new_raw, new_text)
         result = WriteResult(plan.written, plan.missing, attempt, snapshot.version, snapshot)
         if new_raw == table.raw:
             return result
@@ -147,6 +149,18 @@ class CsvPrioritySource:
             return None
         logger.info("%s: wrote %d row(s)", self.name, len(plan.written))
         return result
+
+    def _snapshot_after(self, table: _Table, plan: _EditPlan, raw: bytes, text: str) -> Snapshot:
+        """The list as written; from the last load when the write started from those bytes."""
+        last = self._last
+        if last is None or last.version != content_version(table.raw):
+            return self._snapshot(_table_after(table, plan.edits, raw, text))
+        cells = plan.cells_by_project()
+        projects = tuple(
+            _with_cells(p, cells[p.name]) if p.name in cells else p for p in last.projects
+        )
+        self._last = Snapshot(projects, last.findings, content_version(raw))
+        return self._last
 
     def _wait_for_editors(self) -> None:
         deadline = self._clock() + self.lock_wait
@@ -188,11 +202,44 @@ class CsvPrioritySource:
         return tmp
 
 
+def _table_after(table: _Table, edits: list[CellEdit], raw: bytes, text: str) -> _Table:
+    """The table as it reads after the edits, without tokenizing the new text again."""
+    if not edits:
+        return table
+    changed: dict[int, Record] = {}
+    for edit in edits:
+        record = changed.get(id(edit.record))
+        if record is None:
+            record = replace(edit.record, values=list(edit.record.values), spans=None)
+            changed[id(edit.record)] = record
+        record.values.extend([""] * (edit.index + 1 - len(record.values)))
+        record.values[edit.index] = edit.value
+    records = [changed.get(id(r), r) for r in table.records]
+    return _Table(raw, text, records, table.header)
+
+
 @dataclass(frozen=True)
 class _EditPlan:
     edits: list[CellEdit]
     written: tuple[str, ...]
     missing: tuple[str, ...]
+    updates: dict[str, RowUpdate]
+
+    def cells_by_project(self) -> dict[str, RowUpdate]:
+        return {name: self.updates[name] for name in self.written}
+
+
+def _with_cells(project: Project, update: RowUpdate) -> Project:
+    return replace(
+        project,
+        status=update.status or project.status,
+        agent=" ".join(update.agent.splitlines()) if update.agent is not None else project.agent,
+        last_update=(
+            " ".join(update.last_update.splitlines())
+            if update.last_update is not None
+            else project.last_update
+        ),
+    )
 
 
 def _plan_edits(table: _Table, updates: Sequence[RowUpdate]) -> _EditPlan:
@@ -210,7 +257,7 @@ def _plan_edits(table: _Table, updates: Sequence[RowUpdate]) -> _EditPlan:
         edits.extend(cell_edits)
         if cell_edits:
             written.append(update.project)
-    return _EditPlan(edits, tuple(written), tuple(missing))
+    return _EditPlan(edits, tuple(written), tuple(missing), {u.project: u for u in updates})
 
 
 def _rows_by_name(table: _Table) -> dict[str, Record]:
@@ -237,9 +284,11 @@ def _cell_edits(header: Header, record: Record, update: RowUpdate) -> list[CellE
         if index is None:
             logger.debug("no %r column; leaving it out of the write-back", column)
             continue
+        # A daemon cell is one line, so line numbers stay true after the write.
+        one_line = " ".join(value.splitlines())
         current = record.values[index] if index < len(record.values) else None
-        if current is None or current.strip() != value:
-            edits.append(CellEdit(record, index, value))
+        if current is None or current.strip() != one_line:
+            edits.append(CellEdit(record, index, one_line))
     return edits
 
 

@@ -14,6 +14,8 @@ becomes a problem on that record, and the following records are still read.
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -28,19 +30,50 @@ _NEEDS_QUOTES = re.compile(r'[",\r\n]|^\s|\s$')
 
 @dataclass
 class Record:
-    """One CSV record: its first line number, its fields' values and spans."""
+    """One CSV record: its first line number, where it sits, its values.
+
+    ``spans`` (where each field sits in the text) is filled only by the
+    careful scanner; :func:`field_spans` computes it on demand for the few
+    records a write-back edits.
+    """
 
     line: int
     start: int
     end: int
     values: list[str]
-    spans: list[tuple[int, int]]
+    spans: list[tuple[int, int]] | None = None
     problems: list[tuple[int, str]] = field(default_factory=list)
 
 
 def tokenize(text: str) -> list[Record]:
-    """Split the text into records; a BOM at the start is not part of any field."""
+    """Split the text into records; a BOM at the start is not part of any field.
+
+    Well-formed files are read by the C ``csv`` module; a file it rejects in
+    strict mode is read again by the careful scanner, which reports each
+    problem on its record and carries on with the next.
+    """
     pos = len(BOM) if text.startswith(BOM) else 0
+    try:
+        return _read_well_formed(text, pos)
+    except csv.Error:
+        return _read_carefully(text, pos)
+
+
+def _read_well_formed(text: str, pos: int) -> list[Record]:
+    eols = [(m.start(), m.end()) for m in _EOL.finditer(text, pos)]
+    starts = [pos, *(end for _, end in eols)]
+    reader = csv.reader(io.StringIO(text[pos:], newline=""), strict=True)
+    records = []
+    first = 1
+    for values in reader:
+        last = reader.line_num
+        end = eols[last - 1][0] if last - 1 < len(eols) else len(text)
+        records.append(Record(first, starts[first - 1], end, values or [""]))
+        first = last + 1
+    return records
+
+
+def _read_carefully(text: str, pos: int) -> list[Record]:
     records: list[Record] = []
     line = 1
     while pos < len(text):
@@ -58,24 +91,37 @@ def _count_line_breaks(text: str, start: int, end: int) -> int:
 def _read_record(text: str, pos: int, line: int) -> tuple[Record, int]:
     eol = _EOL.search(text, pos)
     content_end = eol.start() if eol else len(text)
-    if '"' not in text[pos:content_end]:
-        return _split_plain(text, pos, content_end, line), eol.end() if eol else content_end
+    next_pos = eol.end() if eol else content_end
+    content = text[pos:content_end]
+    if '"' not in content:
+        return Record(line, pos, content_end, content.split(",")), next_pos
+    if content.count('"') % 2 == 0:
+        values = _strict_values(content)
+        if values is not None:
+            return Record(line, pos, content_end, values), next_pos
     return _read_quoted_record(text, pos, line)
 
 
-def _split_plain(text: str, start: int, end: int, line: int) -> Record:
-    """The fast path for a record with no quotes: a plain split on commas."""
-    values = text[start:end].split(",")
-    spans: list[tuple[int, int]] = []
-    offset = start
-    for value in values:
-        spans.append((offset, offset + len(value)))
-        offset += len(value) + 1
-    return Record(line, start, end, values, spans)
+def _strict_values(content: str) -> list[str] | None:
+    """A one-line record with well-formed quoting, parsed in C; None if it is not well formed."""
+    try:
+        return next(csv.reader([content], strict=True))
+    except (csv.Error, StopIteration):
+        return None
+
+
+def field_spans(text: str, record: Record) -> list[tuple[int, int]]:
+    """Where each field of the record sits in the text (computed once, then kept)."""
+    if record.spans is None:
+        record.spans = _read_quoted_record(text, record.start, record.line)[0].spans
+    assert record.spans is not None
+    return record.spans
 
 
 def _read_quoted_record(text: str, pos: int, line: int) -> tuple[Record, int]:
     record = Record(line, pos, pos, [], [])
+    spans: list[tuple[int, int]] = []
+    record.spans = spans
     while True:
         pos = _read_field(text, pos, record)
         if pos < len(text) and text[pos] == ",":
@@ -92,14 +138,14 @@ def _read_field(text: str, pos: int, record: Record) -> int:
     if pos >= len(text) or text[pos] != '"':
         end = _BARE.match(text, pos).end()  # type: ignore[union-attr]
         record.values.append(text[pos:end])
-        record.spans.append((pos, end))
+        _spans(record).append((pos, end))
         return end
     quoted = _QUOTED.match(text, pos)
     if quoted is None:
         end = _BARE.match(text, pos).end()  # type: ignore[union-attr]
         record.problems.append((index, "quoted field is never closed"))
         record.values.append(text[pos + 1 : end])
-        record.spans.append((pos, end))
+        _spans(record).append((pos, end))
         return end
     value = quoted.group(1).replace('""', '"')
     end = quoted.end()
@@ -109,8 +155,13 @@ def _read_field(text: str, pos: int, record: Record) -> int:
         value += text[end:tail_end]
         end = tail_end
     record.values.append(value)
-    record.spans.append((pos, end))
+    _spans(record).append((pos, end))
     return end
+
+
+def _spans(record: Record) -> list[tuple[int, int]]:
+    assert record.spans is not None
+    return record.spans
 
 
 def encode_field(value: str, was_quoted: bool) -> str:
@@ -130,7 +181,7 @@ class CellEdit:
 
 
 def _edit_to_splice(text: str, edit: CellEdit) -> tuple[int, int, str]:
-    start, end = edit.record.spans[edit.index]
+    start, end = field_spans(text, edit.record)[edit.index]
     was_quoted = end > start and text[start] == '"'
     return start, end, encode_field(edit.value, was_quoted)
 
@@ -158,16 +209,17 @@ def _merge_padding(text: str, edits: list[CellEdit]) -> list[tuple[int, int, str
     padding: dict[int, dict[int, str]] = {}
     records: dict[int, Record] = {}
     for edit in edits:
-        if edit.index < len(edit.record.spans):
+        if edit.index < len(field_spans(text, edit.record)):
             splices.append(_edit_to_splice(text, edit))
         else:
             padding.setdefault(id(edit.record), {})[edit.index] = edit.value
             records[id(edit.record)] = edit.record
     for key, cells in padding.items():
         record = records[key]
-        extra = [""] * (max(cells) - len(record.spans) + 1)
+        width = len(field_spans(text, record))
+        extra = [""] * (max(cells) - width + 1)
         for index, value in cells.items():
-            extra[index - len(record.spans)] = value
+            extra[index - width] = value
         tail = "".join("," + encode_field(v, False) for v in extra)
         splices.append((record.end, record.end, tail))
     return splices

@@ -46,7 +46,7 @@ class CsvSourceConfig:
     path: Path = Path("priorities.csv")
     watch: str = "auto"
     poll_interval: float = 1.0
-    lock_wait: float = 30.0
+    lock_wait: float = 2.0
 
 
 @dataclass(frozen=True)

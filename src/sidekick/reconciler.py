@@ -78,6 +78,7 @@ class Reconciler:
         self.store = store
         self.clock = clock
         self.new_run_id = new_run_id
+        self._notes_written: dict[str, str] | None = None
 
     def tick(self) -> TickResult:
         result = TickResult()
@@ -357,7 +358,9 @@ class Reconciler:
 
     def _keep_notes(self, actions: Sequence[Action]) -> None:
         notes = {a.project: a.reason for a in actions if isinstance(a, Hold | Mark)}
-        self.store.set_notes(notes)
+        if notes != self._notes_written:
+            self.store.set_notes(notes)
+            self._notes_written = notes
 
 
 def _action_project(action: Action) -> str:

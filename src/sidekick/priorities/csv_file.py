@@ -51,7 +51,7 @@ class CsvPrioritySource:
         path: Path,
         *,
         models: frozenset[str] | None = None,
-        lock_wait: float = 30.0,
+        lock_wait: float = 2.0,
         max_attempts: int = 8,
         announce: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -73,16 +73,23 @@ class CsvPrioritySource:
     # --- reading -----------------------------------------------------------
 
     def load(self) -> Snapshot:
-        return self._snapshot(self._read())
+        raw = self._read_bytes()
+        last = self._last
+        # Parsing is a pure function of the bytes: the same bytes, the same list.
+        if last is not None and last.version == content_version(raw):
+            return last
+        return self._snapshot(self._parse(raw))
 
     def _read(self) -> _Table:
+        return self._parse(self._read_bytes())
+
+    def _read_bytes(self) -> bytes:
         try:
-            raw = self.path.read_bytes()
+            return self.path.read_bytes()
         except FileNotFoundError:
             raise SourceUnreadable(self.name, "file does not exist") from None
         except OSError as exc:
             raise SourceUnreadable(self.name, f"cannot be read: {exc.strerror}") from None
-        return self._parse(raw)
 
     def _parse(self, raw: bytes) -> _Table:
         text = raw.decode(_ENCODING, _ERRORS)

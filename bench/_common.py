@@ -1,0 +1,49 @@
+"""Shared helpers for the bench scripts: a scratch world and small statistics."""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import tempfile
+from pathlib import Path
+
+import yaml
+
+HEADER = "Project,Priority,Status,Agent,Last Update,Next Action,Deadline,GPU,Model\n"
+
+
+def scratch(prefix: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=f"sidekick-bench-{prefix}-"))
+
+
+def write_config(root: Path, projects: list[str], command: list[str], **extra: object) -> Path:
+    directories = {}
+    for name in projects:
+        (root / "projects" / name).mkdir(parents=True, exist_ok=True)
+        directories[name] = str(root / "projects" / name)
+    settings: dict[str, object] = {
+        "projects": directories,
+        "daemon": {"state_dir": "state", "reconcile_interval": 30},
+        "tmux": {"socket": str(root / "tmux.sock")},
+        "agents": {"default": {"command": command, "claude": False}},
+    }
+    settings.update(extra)
+    path = root / "config.yaml"
+    path.write_text(yaml.safe_dump(settings))
+    return path
+
+
+def save_by_rename(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.bench~")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def kill_tmux(socket: Path) -> None:
+    subprocess.run(["tmux", "-S", str(socket), "kill-server"], capture_output=True, check=False)
+
+
+def median_p95(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return statistics.median(ordered), p95

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 from _common import HEADER, scratch
-
 from sidekick.models import ProjectStatus, RowUpdate
 from sidekick.priorities.csv_file import CsvPrioritySource
 
@@ -34,8 +33,12 @@ def make_text() -> str:
 def updates() -> list[RowUpdate]:
     step = ROWS // CHANGED
     return [
-        RowUpdate(f"project-{i:05d}", ProjectStatus.COMPLETE, f"sidekick-project-{i:05d}",
-                  "2026-11-23 12:00 UTC · complete ($0.0123)")
+        RowUpdate(
+            f"project-{i:05d}",
+            ProjectStatus.COMPLETE,
+            f"sidekick-project-{i:05d}",
+            "2026-11-23 12:00 UTC · complete ($0.0123)",
+        )
         for i in range(0, ROWS, step)
     ]
 
@@ -56,7 +59,7 @@ def main() -> None:
         path.write_text(text)
         source = CsvPrioritySource(path)
         source.load()
-        warm.append(timed(lambda: source.write_back(updates())))
+        warm.append(timed(lambda src=source: src.write_back(updates())))
         path.write_text(text)
         cold.append(timed(lambda: CsvPrioritySource(path).write_back(updates())))
     print(

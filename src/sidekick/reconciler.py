@@ -254,7 +254,8 @@ class Reconciler:
         directory = self.config.project_directory(project.name, project.directory)
         assert directory is not None  # the planner only starts projects with a directory
         run_id = self.new_run_id()
-        resume = self.store.last_session_id(project.name) if action.interrupted else ""
+        resuming = action.interrupted and self.config.policy.resume_interrupted
+        resume = self.store.last_session_id(project.name) if resuming else ""
         launch = build_launch(self.config, project, directory, run_id, resume)
         spec = launch.spec
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)

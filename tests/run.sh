@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Run the whole test suite, preparing this machine first where it lacks something:
+# tmux, vim and sed (the editor-save tests), a virtualenv with the package and its
+# test dependencies, the pinned Claude Code CLI, and a Docker engine with Compose
+# and the local base image. Installing system packages and starting dockerd need
+# root on Debian; without root, what is missing is reported and those tests skip
+# (or fail, under CI=true).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+as_root() {
+    if [[ $(id -u) -eq 0 ]]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi
+}
+
+missing_packages=()
+for tool in tmux vim sed git; do
+    command -v "$tool" >/dev/null 2>&1 || missing_packages+=("$tool")
+done
+if ((${#missing_packages[@]})); then
+    echo "tests/run.sh: installing ${missing_packages[*]}"
+    as_root apt-get update -qq && as_root apt-get install -y -qq "${missing_packages[@]}" \
+        || echo "tests/run.sh: could not install ${missing_packages[*]}" >&2
+fi
+
+python="${PYTHON:-python3}"
+if [[ ! -x .venv/bin/python ]]; then
+    "$python" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e '.[test]'
+
+bash .ci/install-claude-code.sh || echo "tests/run.sh: Claude Code CLI not installed" >&2
+if [[ -f .ci/install-docker.sh ]]; then
+    bash .ci/install-docker.sh || echo "tests/run.sh: no Docker engine" >&2
+fi
+
+exec .venv/bin/python -m pytest "$@"

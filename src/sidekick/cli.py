@@ -174,7 +174,7 @@ def _validate_options(command: argparse.ArgumentParser) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from sidekick.daemon import build_source
+    from sidekick.priorities.choose import build_source
     from sidekick.priorities.csv_file import CsvPrioritySource
 
     config = _config(args)

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import FrameType
-from typing import Any, Protocol
+from typing import Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -25,8 +25,7 @@ from sidekick.config import Config, source_kind
 from sidekick.health import Heartbeat, heartbeat_path, write_heartbeat
 from sidekick.models import Snapshot
 from sidekick.priorities.base import LastGoodSource, PrioritySource
-from sidekick.priorities.csv_file import CsvPrioritySource
-from sidekick.priorities.sheets import SheetsPrioritySource
+from sidekick.priorities.choose import build_source
 from sidekick.priorities.watch import FileWatcher
 from sidekick.reconciler import Reconciler
 from sidekick.runners.base import Runner
@@ -62,22 +61,6 @@ class Parts:
     store: StateStore
     watcher: Watcher | None = None
     doorbell: threading.Event = field(default_factory=threading.Event)
-
-
-def build_source(config: Config, announce: Any = None) -> PrioritySource:
-    models = frozenset(config.agents)
-    if source_kind(config) == "sheets":
-        sheets = config.priority_source.sheets
-        return SheetsPrioritySource(
-            spreadsheet_id=sheets.spreadsheet_id,
-            worksheet=sheets.worksheet,
-            credentials_file=sheets.credentials_file,
-            models=models,
-            requests_per_minute=sheets.requests_per_minute,
-            api_base_url=sheets.api_base_url,
-        )
-    csv = config.priority_source.csv
-    return CsvPrioritySource(csv.path, models=models, lock_wait=csv.lock_wait, announce=announce)
 
 
 def build_parts(config: Config) -> Parts:

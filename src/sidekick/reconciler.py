@@ -84,8 +84,9 @@ class Reconciler:
         result = TickResult()
         snapshot = self._exchange(result)
         result.snapshot = snapshot
+        agents = self._observe(snapshot.projects)
+        # After observing: runs found ended there have queued their outcomes too.
         projects = _overlay(snapshot.projects, self.store.pending_updates()[0])
-        agents = self._observe(projects)
         result.actions = plan(self._plan_input(projects, agents))
         by_name = {p.name: p for p in projects}
         for action in result.actions:

@@ -119,6 +119,20 @@ class AgentProfile:
     memory: str | None = None
     pids_limit: int | None = None
     remove_after: bool = True
+    restart_policy: str = "no"
+    user: str | None = None
+    secrets: dict[str, Path] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ContainersConfig:
+    docker_host: str | None = None
+    api_version: str = "auto"
+    timeout: float = 30.0
+    managed_names: tuple[str, ...] = ()
+    allowed_paths: tuple[Path, ...] = ()
+    own_container: str | None = None
+    instance: str = ""
 
 
 @dataclass(frozen=True)
@@ -135,6 +149,7 @@ class Config:
     tmux: TmuxConfig = field(default_factory=TmuxConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
+    containers: ContainersConfig = field(default_factory=ContainersConfig)
     agents: dict[str, AgentProfile] = field(default_factory=lambda: {"default": AgentProfile()})
     default_agent: str = "default"
 
@@ -318,6 +333,7 @@ _CHOICES = {
     "priority_source.csv.watch": ("auto", "inotify", "poll"),
     "policy.on_removed": ("stop", "finish"),
 }
+_RESTART_POLICIES = ("no", "on-failure", "unless-stopped", "always")
 
 
 def _check(config: Config, loader: _Loader) -> None:
@@ -339,6 +355,9 @@ def _check(config: Config, loader: _Loader) -> None:
             raise loader.error(f"agents.{name}.runner", "must be tmux or container")
         if not profile.command:
             raise loader.error(f"agents.{name}.command", "must not be empty")
+        if profile.restart_policy not in _RESTART_POLICIES:
+            choices = ", ".join(_RESTART_POLICIES)
+            raise loader.error(f"agents.{name}.restart_policy", f"must be one of {choices}")
     _check_files(config, loader)
 
 

@@ -62,15 +62,16 @@ def build_launch(
     log_path = config.daemon.state_dir / "logs" / slugify(project.name) / f"{run_id}.log"
     env = dict(zip(profile.env, render(tuple(profile.env.values()), values), strict=True))
     if profile.claude:
-        env.update(_claude_env(config, project))
+        env.update(_claude_env(config, project, directory))
     spec = LaunchSpec(project.key, project.name, run_id, argv, directory, log_path, env)
     return LaunchPlan(spec, profile_name, resume_session)
 
 
-def _claude_env(config: Config, project: Project) -> dict[str, str]:
+def _claude_env(config: Config, project: Project, directory: Path) -> dict[str, str]:
     config_dir = config.daemon.state_dir / "claude" / slugify(project.name)
-    claude_code.prepare_config_dir(config_dir)
-    return claude_code.agent_environment(config_dir, config.api.base_url, read_api_key(config))
+    api_key = read_api_key(config)
+    claude_code.prepare_config_dir(config_dir, api_key=api_key, projects=[directory])
+    return claude_code.agent_environment(config_dir, config.api.base_url, api_key)
 
 
 def read_api_key(config: Config) -> str | None:

@@ -79,6 +79,7 @@ class Reconciler:
         self.clock = clock
         self.new_run_id = new_run_id
         self._notes_written: dict[str, str] | None = None
+        self._adopting = True
 
     def tick(self) -> TickResult:
         result = TickResult()
@@ -122,8 +123,9 @@ class Reconciler:
         for key, agent in live.items():
             if key not in runs:
                 runs[key] = self._adopt(agent, by_key.get(key))
-            elif runs[key].state == "starting":
-                self.store.set_state(runs[key].run_id, "running")
+            else:
+                self._resume_watch(runs[key])
+        self._adopting = False
         for key, run in runs.items():
             if key not in live:
                 self._vanished(run, by_key.get(key))
@@ -137,6 +139,14 @@ class Reconciler:
             )
             for key, agent in live.items()
         }
+
+    def _resume_watch(self, run: AgentRun) -> None:
+        """A live agent with an open run: if this daemon just started, it takes the agent over."""
+        if run.state == "starting":
+            self.store.set_state(run.run_id, "running")
+        if self._adopting:
+            self.store.record_event(run.project, "adopted", f"adopted {run.key}", run_id=run.run_id)
+            logger.info("adopted %s (run %s)", run.key, run.run_id, extra={"project": run.project})
 
     def _adopt(self, agent: LiveAgent, project: Project | None) -> AgentRun:
         """A live agent with no open run: take it over rather than start another."""

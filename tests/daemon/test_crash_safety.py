@@ -76,3 +76,5 @@ def test_sigkill_at_random_points_never_duplicates_and_never_loses_a_run(world: 
     for name in PROJECTS:
         finished = [r for r in store.runs(name, limit=100) if r.state == "finished"]
         assert len(finished) >= 1, name
+    adopted = [e for e in store.events(limit=1000) if e.kind == "adopted"]
+    assert adopted, "no kill landed while an agent ran, so nothing was proven"

@@ -264,3 +264,33 @@ def test_validate_reports_bad_rows_with_file_line_and_field(
     assert result.returncode == 1
     assert f"{world.csv}:3 [Priority]: not a whole number: 'soon'" in result.stdout
     assert os.path.basename(world.csv) in result.stdout
+
+
+RESULT_LINE = (
+    '{"type":"result","subtype":"success","is_error":false,"session_id":"s-1","num_turns":2,'
+    '"total_cost_usd":0.75,"usage":{"input_tokens":10,"output_tokens":5},"result":"ok"}'
+)
+
+
+def test_spent_budget_holds_new_runs_and_says_why(worlds: list[World], tmp_path: Path) -> None:
+    costly = ["sh", "-c", f"echo '{RESULT_LINE}'"]
+    world = world_with(
+        worlds,
+        tmp_path,
+        ["kappa"],
+        costly,
+        rows=["kappa,1,Pending,,,,,,"],
+        budget={"per_project_usd": 0.5},
+    )
+    daemon = Daemon(world.config())
+    tick_until(daemon, lambda: status_of(world, "kappa") is P.COMPLETE)
+    (run,) = StateStore(world.state / "sidekick.db").runs("kappa")
+    assert (run.cost_usd, run.session_id, run.turns) == (0.75, "s-1", 2)
+    world.save(["kappa,1,Pending,,,again please,,,"])
+    daemon.run_once()
+    daemon.run_once()
+    assert world.sessions() == [] and status_of(world, "kappa") is P.PENDING
+    data = json.loads(sidekick(world, "status", "--json").stdout)
+    (row,) = data["projects"]
+    assert row["note"] == "project budget spent ($0.75 of $0.50)"
+    assert data["total_cost_usd"] == 0.75

@@ -22,6 +22,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
+from sidekick import claude_code
 from sidekick.errors import ConfigError
 from sidekick.models import slugify
 
@@ -29,16 +30,7 @@ ENV_PREFIX = "SIDEKICK_"
 CONFIG_ENV = "SIDEKICK_CONFIG"
 DEFAULT_CONFIG_NAME = "config.yaml"
 
-DEFAULT_AGENT_COMMAND = (
-    "claude",
-    "-p",
-    "{next_action}",
-    "--output-format",
-    "stream-json",
-    "--verbose",
-    "--permission-mode",
-    "acceptEdits",
-)
+DEFAULT_AGENT_COMMAND = claude_code.DEFAULT_COMMAND
 
 
 @dataclass(frozen=True)

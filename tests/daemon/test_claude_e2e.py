@@ -20,10 +20,6 @@ pytestmark = pytest.mark.claude
 
 KEY = "sk-ant-mock-e2e-0123456789abcdef"
 SCENARIOS = Path(str(resources.files("sidekick.mock_claude") / "scenarios" / "agent-demo.yaml"))
-CLAUDE = [
-    "claude", "-p", "{next_action}", "--output-format", "stream-json", "--verbose",
-    "--permission-mode", "acceptEdits",
-]  # fmt: skip
 
 
 @pytest.fixture
@@ -43,12 +39,12 @@ def world(tmp_path: Path, mock: MockServer) -> Iterator[World]:
     made = make_world(
         tmp_path,
         ["writer", "stormy"],
-        CLAUDE,
+        [],
         rows=[
             "writer,1,Pending,,,Please do the sidekick-demo task.,,,",
             "stormy,2,Pending,,,sidekick-storm,,,",
         ],
-        agents={"default": {"command": CLAUDE, "claude": True}},
+        agents={"default": {"claude": True}},
         api={"base_url": mock.base_url, "key_file": str(key_file)},
     )
     yield made
@@ -68,8 +64,9 @@ def test_claude_code_agents_complete_and_fail_as_the_api_says(world: World) -> N
 
     wait_for(settled, timeout=180, step=0.2)
 
-    notes = world.root / "projects" / "writer" / "NOTES.md"
-    assert notes.read_text() == "# Notes\n\nstatus: done\n"
+    project = world.root / "projects" / "writer"
+    assert (project / "NOTES.md").read_text() == "# Notes\n\nstatus: done\n"
+    assert (project / "NOTES.count").read_text().split()[0] == "3", "the Bash step ran"
     store = StateStore(world.state / "sidekick.db")
     (writer,) = store.runs("writer")
     assert writer.state == "finished" and writer.exit_code == 0

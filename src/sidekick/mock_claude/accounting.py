@@ -10,7 +10,8 @@ point is a stable, monotonic figure that tests and budgets can rely on.
 Cost uses :data:`PRICES`, US dollars per million tokens, chosen by the first
 pattern that occurs in the model name (case-insensitive), else
 :data:`DEFAULT_PRICE`. The figures follow Anthropic's public list prices at the
-time of writing; they only need to be plausible.
+time of writing (Opus 5.x as Claude Code 2.1.330 prices it); they only need
+to be plausible.
 
 A budget is checked before a request is served and charged after: the request
 that crosses the limit completes, every later one is refused.
@@ -50,6 +51,7 @@ PRICES: tuple[tuple[str, Price], ...] = (
     ("opus-4-0", Price(15.0, 75.0)),
     ("opus-4-1", Price(15.0, 75.0)),
     ("claude-opus-4-2", Price(15.0, 75.0)),
+    ("opus-5", Price(4.0, 20.0)),
     ("opus", Price(5.0, 25.0)),
     ("sonnet", Price(3.0, 15.0)),
     ("claude-3-haiku", Price(0.25, 1.25)),

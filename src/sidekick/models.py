@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -30,6 +31,7 @@ class ProjectStatus(enum.Enum):
         raise ValueError(f"unknown status {text!r} (expected one of: {choices})")
 
 
+@functools.lru_cache(maxsize=65536)
 def slugify(name: str) -> str:
     """A stable, tmux- and Docker-safe key part for a project name."""
     slug = re.sub(r"[^a-z0-9]+", "-", name.casefold()).strip("-")
@@ -58,7 +60,7 @@ class Project:
     line: int = 0
     position: int = 0
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
         return agent_key(self.name)
 

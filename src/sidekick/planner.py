@@ -133,11 +133,12 @@ def _starts(
     gpu_free = given.gpu_slots - sum(1 for a in busy if _uses_gpu(a, by_key))
     candidates = [p for p in _queue(given.projects) if p.key not in live]
     for project in candidates:
-        reason = _blocker(project, given)
-        if reason is not None:
-            actions.append(reason)
-        elif slots <= 0:
+        # With no slot free nothing else matters, and nothing more is looked up.
+        reason = _blocker(project, given) if slots > 0 else None
+        if slots <= 0:
             actions.append(Hold(project.name, "waiting for a free agent slot"))
+        elif reason is not None:
+            actions.append(reason)
         elif project.gpu and gpu_free <= 0:
             actions.append(Hold(project.name, "waiting for a GPU slot"))
         else:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,7 +91,8 @@ class Reconciler:
         result.actions = plan(self._plan_input(projects, agents))
         by_name = {p.name: p for p in projects}
         for action in result.actions:
-            self._apply(action, by_name, result)
+            if not isinstance(action, Hold):
+                self._apply(action, by_name, result)
         self._keep_notes(result.actions)
         result.again = result.again or bool(self.store.pending_updates()[0])
         return result
@@ -207,20 +208,8 @@ class Reconciler:
 
     def _missing_directories(
         self, projects: Sequence[Project], agents: dict[str, RunningAgent]
-    ) -> dict[str, str]:
-        missing = {}
-        for project in projects:
-            if project.key in agents or project.status not in _OPEN_ROW:
-                continue
-            directory = self.config.project_directory(project.name, project.directory)
-            if directory is None:
-                missing[project.name] = (
-                    "no directory configured (add it under projects: in the config,"
-                    " a Directory column, or set projects_root)"
-                )
-            elif not directory.is_dir():
-                missing[project.name] = f"directory {directory} does not exist"
-        return missing
+    ) -> Mapping[str, str]:
+        return MissingDirectories(self.config, {p.name: p for p in projects})
 
     def _budget_holds(self, projects: Sequence[Project]) -> dict[str, str]:
         budget = self.config.budget
@@ -373,6 +362,53 @@ class Reconciler:
         if notes != self._notes_written:
             self.store.set_notes(notes)
             self._notes_written = notes
+
+
+class MissingDirectories(Mapping[str, str]):
+    """Project name → why its directory is missing, looked up only for projects asked about.
+
+    The planner asks only about projects it is about to start, so a list of
+    thousands of waiting projects costs no file system calls per reconcile.
+    """
+
+    def __init__(self, config: Config, projects: Mapping[str, Project]) -> None:
+        self._config = config
+        self._projects = projects
+        self._found: dict[str, str | None] = {}
+
+    def _problem(self, name: str) -> str | None:
+        if name not in self._found:
+            self._found[name] = self._look(name)
+        return self._found[name]
+
+    def _look(self, name: str) -> str | None:
+        project = self._projects.get(name)
+        if project is None:
+            return None
+        directory = self._config.project_directory(project.name, project.directory)
+        if directory is None:
+            return (
+                "no directory configured (add it under projects: in the config,"
+                " a Directory column, or set projects_root)"
+            )
+        if not directory.is_dir():
+            return f"directory {directory} does not exist"
+        return None
+
+    def __getitem__(self, name: str) -> str:
+        problem = self._problem(name)
+        if problem is None:
+            raise KeyError(name)
+        return problem
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self._problem(name) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name in self._projects if name in self)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def _action_project(action: Action) -> str:

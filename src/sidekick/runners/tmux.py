@@ -1,0 +1,415 @@
+"""Agents in tmux sessions on the daemon's own tmux server.
+
+One session per project, named by its key (``sidekick-<slug>``), on a server
+reached only through ``-S socket_path`` and started with no configuration file
+(a person's ``~/.tmux.conf`` could set ``destroy-unattached`` and kill every
+agent). Every tmux command goes through :meth:`TmuxRunner._tmux`, the one
+choke point, which also protects arguments from tmux's own parsing.
+
+The pane runs :mod:`sidekick.runners.agent_wrapper`, which runs the agent and
+writes its exit status beside the log. Panes stay after their process ends
+(``remain-on-exit``), so a finished agent is listed with its status until it
+is reaped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from libtmux import Server, exc
+
+from sidekick.errors import AgentAlreadyRunning, RunnerError, RunnerUnavailable
+from sidekick.models import SESSION_PREFIX
+from sidekick.runners.agent_wrapper import FORCE_SIGNAL, SIGNAL_EXIT_BASE
+from sidekick.runners.base import LaunchSpec, LiveAgent, read_exit_status
+
+logger = logging.getLogger(__name__)
+
+WRAPPER_MODULE = "sidekick.runners.agent_wrapper"
+RUN_ID_OPTION = "@sidekick_run_id"
+LOG_OPTION = "@sidekick_log"
+PANE_OPTION = "@sidekick_pane"
+RUN_ID_ENV = "SIDEKICK_RUN_ID"
+LOG_ENV = "SIDEKICK_LOG_PATH"
+PROJECT_ENV = "SIDEKICK_PROJECT"
+FORCE_WAIT_SECONDS = 2.0
+START_ATTEMPTS = 3
+
+# Unit separator: cannot appear in session names, pane ids or numbers; the log
+# path, the only free text, is the last field so it may hold anything but a newline.
+_SEPARATOR = "\x1f"
+_PANE_FORMAT = _SEPARATOR.join(
+    (
+        "#{session_name}",
+        "#{pane_id}",
+        "#{pane_pid}",
+        "#{pane_dead}",
+        "#{pane_dead_status}",
+        "#{pane_dead_signal}",
+        "#{session_created}",
+        "#{pid}",
+        "#{" + PANE_OPTION + "}",
+        "#{" + RUN_ID_OPTION + "}",
+        "#{" + LOG_OPTION + "}",
+    )
+)
+_FIELD_COUNT = 11
+# tmux turns "." and ":" in a session name into "_": such a key would be listed
+# under another name and the project could get a second agent.
+_VALID_KEY = re.compile(r"[A-Za-z0-9_-]+")
+# The last two come from a client that reached a server just as it exited
+# (killed, or empty after its last session went).
+_SERVER_DOWN = re.compile(
+    r"no server running on|error connecting to .*\((No such file or directory|Connection refused)\)"
+    r"|server exited unexpectedly|lost server"
+)
+_NOT_FOUND = re.compile(r"can't find (session|window|pane)|no such session")
+_DUPLICATE = "duplicate session"
+# list-panes -a on a server whose last session just went (it exits next).
+_NO_SESSIONS = "no current target"
+
+
+@dataclass(frozen=True)
+class TmuxReply:
+    """What one tmux client invocation answered."""
+
+    returncode: int
+    stdout: tuple[str, ...]
+    error: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.error
+
+    @property
+    def server_down(self) -> bool:
+        return bool(_SERVER_DOWN.search(self.error))
+
+    @property
+    def not_found(self) -> bool:
+        return bool(_NOT_FOUND.search(self.error))
+
+    @property
+    def duplicate(self) -> bool:
+        return _DUPLICATE in self.error
+
+    @property
+    def gone(self) -> bool:
+        """The session (or the whole server) does not exist."""
+        return self.server_down or self.not_found
+
+
+@dataclass(frozen=True)
+class PaneRow:
+    """One line of ``list-panes``: a pane and the sidekick options of its session."""
+
+    session: str
+    pane_id: str
+    pid: int | None
+    dead: bool
+    dead_status: int | None
+    dead_signal: int | None
+    created: datetime | None
+    server_pid: int | None
+    agent_pane: str
+    run_id: str
+    log_path: str
+
+    @classmethod
+    def parse(cls, line: str) -> PaneRow | None:
+        fields = line.split(_SEPARATOR, _FIELD_COUNT - 1)
+        if len(fields) != _FIELD_COUNT:
+            return None
+        created = _to_int(fields[6])
+        return cls(
+            session=fields[0],
+            pane_id=fields[1],
+            pid=_to_int(fields[2]),
+            dead=fields[3] == "1",
+            dead_status=_to_int(fields[4]),
+            dead_signal=_to_int(fields[5]),
+            created=None if created is None else datetime.fromtimestamp(created, UTC),
+            server_pid=_to_int(fields[7]),
+            agent_pane=fields[8],
+            run_id=fields[9],
+            log_path=fields[10],
+        )
+
+    @property
+    def is_agent_pane(self) -> bool:
+        """The pane the agent was started in (a person may have split the window)."""
+        return not self.agent_pane or self.agent_pane == self.pane_id
+
+    def exit_code(self) -> int | None:
+        """The status file is the truth; the pane's own status only when the wrapper died."""
+        recorded = read_exit_status(Path(self.log_path)) if self.log_path else None
+        if recorded is not None or not self.dead:
+            return recorded
+        if self.dead_status is not None:
+            return self.dead_status
+        if self.dead_signal is not None:
+            return SIGNAL_EXIT_BASE + self.dead_signal
+        # Dead, but tmux has not collected the status yet: not finished.
+        return None
+
+    @property
+    def awaits_status(self) -> bool:
+        """Dead, yet neither the wrapper nor tmux has told how it ended."""
+        return self.dead and self.exit_code() is None
+
+    def to_agent(self) -> LiveAgent:
+        return LiveAgent(
+            key=self.session,
+            run_id=self.run_id,
+            started_at=self.created,
+            exit_code=self.exit_code(),
+        )
+
+
+def _to_int(text: str) -> int | None:
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def escape_argument(argument: str) -> str:
+    """Keep tmux from reading an argument that ends in ';' as the end of a command."""
+    return argument[:-1] + "\\;" if argument.endswith(";") else argument
+
+
+def escape_format(text: str) -> str:
+    """For options tmux expands as a format (``-c``): '#' stands for itself."""
+    return text.replace("#", "##")
+
+
+def join_commands(commands: Iterable[Sequence[str]]) -> list[str]:
+    """One argument list for several tmux commands, run by the server in order."""
+    args: list[str] = []
+    for command in commands:
+        if args:
+            args.append(";")
+        args.extend(escape_argument(argument) for argument in command)
+    return args
+
+
+def agent_pane_rows(lines: Iterable[str]) -> dict[str, PaneRow]:
+    """The agent pane of every ``sidekick-*`` session, by session name."""
+    rows: dict[str, PaneRow] = {}
+    for line in lines:
+        row = PaneRow.parse(line)
+        if row is None or not row.session.startswith(SESSION_PREFIX):
+            continue
+        if row.is_agent_pane and row.session not in rows:
+            rows[row.session] = row
+    return rows
+
+
+def check_key(key: str) -> None:
+    if not key.startswith(SESSION_PREFIX) or not _VALID_KEY.fullmatch(key[len(SESSION_PREFIX) :]):
+        raise RunnerError(key, f"not a usable tmux session name (want {SESSION_PREFIX}[a-z0-9-])")
+
+
+class TmuxRunner:
+    """The :class:`~sidekick.runners.base.Runner` that keeps agents in tmux sessions."""
+
+    name = "tmux"
+
+    def __init__(
+        self,
+        socket_path: Path,
+        *,
+        python: str | None = None,
+        tmux_bin: str | None = None,
+        poll_seconds: float = 0.05,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.socket_path = Path(socket_path)
+        self.python = python or sys.executable
+        self.tmux_bin = tmux_bin or shutil.which("tmux")
+        self.poll_seconds = poll_seconds
+        self._clock = clock
+        self._sleep = sleep
+        self._server = Server(
+            socket_path=self.socket_path, config_file=os.devnull, tmux_bin=self.tmux_bin
+        )
+
+    # --- the one way to tmux -----------------------------------------------------
+
+    def _tmux(self, *commands: Sequence[str], key: str = "") -> TmuxReply:
+        """Run tmux commands in one client call on our socket; every call passes here."""
+        if self.tmux_bin is None:
+            raise RunnerUnavailable(key or str(self.socket_path), "tmux is not installed")
+        try:
+            result = self._server.cmd(*join_commands(commands))
+        except exc.TmuxCommandNotFound as error:
+            raise RunnerUnavailable(key or str(self.socket_path), "tmux cannot be run") from error
+        reply = TmuxReply(result.returncode, tuple(result.stdout), " ".join(result.stderr))
+        if not reply.ok:
+            logger.debug("tmux %s: %s", commands[0][0], reply.error)
+        return reply
+
+    def _fail(self, key: str, what: str, reply: TmuxReply) -> RunnerUnavailable:
+        problem = f"tmux {what} on {self.socket_path} failed: {reply.error or reply.returncode}"
+        return RunnerUnavailable(key or "all agents", problem)
+
+    # --- Runner ----------------------------------------------------------------------
+
+    def start(self, spec: LaunchSpec) -> None:
+        """Create the session and its agent in one tmux call; a taken key raises."""
+        check_key(spec.key)
+        if not spec.cwd.is_dir():
+            raise RunnerError(spec.key, f"working directory {spec.cwd} does not exist")
+        self._prepare_socket_directory()
+        spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+        reply = self._create_session(spec)
+        if reply.duplicate:
+            raise AgentAlreadyRunning(spec.key, "a tmux session with this name is live")
+        if not reply.ok:
+            raise self._fail(spec.key, "new-session", reply)
+        logger.info("started %s for %s (run %s)", spec.key, spec.project, spec.run_id)
+
+    def list_agents(self) -> dict[str, LiveAgent]:
+        """Every ``sidekick-*`` session, from one ``list-panes`` call plus the status files."""
+        rows = self._list_rows()
+        waiting = [row for row in rows.values() if row.awaits_status]
+        if waiting:
+            self._nudge_server(waiting[0])
+            rows = self._list_rows()
+        return {key: row.to_agent() for key, row in rows.items()}
+
+    def _list_rows(self) -> dict[str, PaneRow]:
+        reply = self._tmux(["list-panes", "-a", "-F", _PANE_FORMAT])
+        if reply.server_down or _NO_SESSIONS in reply.error:
+            return {}
+        if not reply.ok:
+            raise self._fail("", "list-panes", reply)
+        return agent_pane_rows(reply.stdout)
+
+    def _nudge_server(self, row: PaneRow) -> None:
+        # A tmux linked with libutempter can miss a pane's SIGCHLD (tmux issue
+        # #311; seen here with Debian's 3.3a on about one wrapper killed in four):
+        # the pane then stays dead with its process an unreaped zombie and no
+        # status, until some other child exits. Another SIGCHLD makes it reap.
+        if row.server_pid is not None:
+            logger.debug("%s is dead without a status; nudging tmux to reap it", row.session)
+            _signal_process(row.server_pid, signal.SIGCHLD)
+
+    def stop(self, key: str, grace_seconds: float = 10.0) -> None:
+        """SIGTERM the agent, force it after the grace, then remove its session."""
+        row = self._agent_row(key)
+        if row is None:
+            return
+        if not row.dead and row.pid is not None:
+            self._end_agent(key, row.pid, grace_seconds)
+        self._kill_session(key)
+        logger.info("stopped %s", key)
+
+    def reap(self, key: str) -> None:
+        """Remove a finished agent's session; a session already gone is fine."""
+        self._kill_session(key)
+        logger.info("reaped %s", key)
+
+    def attach_command(self, key: str) -> list[str]:
+        """What a person types to watch an agent."""
+        return [self.tmux_bin or "tmux", "-S", str(self.socket_path), "attach", "-t", key]
+
+    # --- helpers -------------------------------------------------------------------
+
+    def _prepare_socket_directory(self) -> None:
+        directory = self.socket_path.parent
+        if not directory.exists():
+            # Anyone who can reach the socket can run commands as us.
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    def _create_session(self, spec: LaunchSpec) -> TmuxReply:
+        # A server on its way out (just killed, or exiting because it became empty)
+        # can take our call and vanish; the next call starts a fresh one.
+        for _ in range(START_ATTEMPTS - 1):
+            reply = self._tmux(*self._start_commands(spec), key=spec.key)
+            if not reply.server_down:
+                return reply
+            logger.info("tmux server on %s went away during a start; retrying", self.socket_path)
+            self._sleep(self.poll_seconds)
+        return self._tmux(*self._start_commands(spec), key=spec.key)
+
+    def _start_commands(self, spec: LaunchSpec) -> list[list[str]]:
+        # The server runs these in order before it handles any child's exit, so the
+        # options are set even for an agent that ends at once; if new-session fails
+        # (a duplicate), the later commands are skipped and the live session is untouched.
+        target = f"={spec.key}:"
+        return [
+            ["start-server"],
+            ["set-option", "-g", "remain-on-exit", "on"],
+            self._new_session_command(spec),
+            ["set-option", "-t", target, RUN_ID_OPTION, spec.run_id],
+            ["set-option", "-t", target, LOG_OPTION, str(spec.log_path)],
+            ["set-option", "-F", "-t", target, PANE_OPTION, "#{pane_id}"],
+        ]
+
+    def _new_session_command(self, spec: LaunchSpec) -> list[str]:
+        environment = {
+            **spec.env,
+            RUN_ID_ENV: spec.run_id,
+            LOG_ENV: str(spec.log_path),
+            PROJECT_ENV: spec.project,
+        }
+        command = ["new-session", "-d", "-s", spec.key, "-c", escape_format(str(spec.cwd))]
+        for name, value in environment.items():
+            command += ["-e", f"{name}={value}"]
+        # Several arguments: tmux 3.x executes them directly, no shell in between.
+        return [*command, "--", *self._wrapper_argv(spec)]
+
+    def _wrapper_argv(self, spec: LaunchSpec) -> list[str]:
+        # -P: the project's directory must not shadow the wrapper's imports.
+        wrapper = [self.python, "-P", "-m", WRAPPER_MODULE]
+        return [*wrapper, "--log", str(spec.log_path), "--cwd", str(spec.cwd), "--", *spec.argv]
+
+    def _agent_row(self, key: str) -> PaneRow | None:
+        reply = self._tmux(["list-panes", "-s", "-t", f"={key}", "-F", _PANE_FORMAT], key=key)
+        if reply.gone:
+            return None
+        if not reply.ok:
+            raise self._fail(key, "list-panes", reply)
+        return agent_pane_rows(reply.stdout).get(key)
+
+    def _end_agent(self, key: str, wrapper_pid: int, grace_seconds: float) -> None:
+        _signal_process(wrapper_pid, signal.SIGTERM)
+        if self._wait_until_dead(key, grace_seconds):
+            return
+        logger.warning("%s ignored SIGTERM for %.1fs; killing it", key, grace_seconds)
+        _signal_process(wrapper_pid, FORCE_SIGNAL)
+        self._wait_until_dead(key, FORCE_WAIT_SECONDS)
+
+    def _wait_until_dead(self, key: str, timeout: float) -> bool:
+        deadline = self._clock() + timeout
+        while True:
+            row = self._agent_row(key)
+            if row is None or row.dead:
+                return True
+            if self._clock() >= deadline:
+                return False
+            self._sleep(self.poll_seconds)
+
+    def _kill_session(self, key: str) -> None:
+        reply = self._tmux(["kill-session", "-t", f"={key}"], key=key)
+        if not reply.ok and not reply.gone:
+            raise self._fail(key, "kill-session", reply)
+
+
+def _signal_process(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        logger.debug("process %d already gone", pid)

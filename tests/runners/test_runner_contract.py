@@ -15,7 +15,8 @@ from tests.runners.helpers import WAIT_FOR_RELEASE, make_spec, release, wait_for
 
 
 class Harness(Protocol):
-    runner: Runner
+    @property
+    def runner(self) -> Runner: ...
 
     def spec(self, key: str, run_id: str = "") -> LaunchSpec: ...
 
@@ -128,6 +129,13 @@ def test_stop_removes_a_live_agent(harness: Harness) -> None:
     harness.runner.start(harness.spec("sidekick-beta"))
     harness.runner.stop("sidekick-alpha", grace_seconds=5)
     assert set(harness.runner.list_agents()) == {"sidekick-beta"}
+
+
+def test_stop_removes_a_finished_agent_too(harness: Harness) -> None:
+    harness.runner.start(harness.spec("sidekick-alpha"))
+    harness.finish("sidekick-alpha", 0)
+    harness.runner.stop("sidekick-alpha", grace_seconds=5)
+    assert harness.runner.list_agents() == {}
 
 
 def test_stop_and_reap_of_an_unknown_key_succeed(harness: Harness) -> None:

@@ -28,7 +28,9 @@ KEY = "sidekick-alpha"
 
 
 def tmux(socket: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["tmux", "-S", str(socket), *args], capture_output=True, text=True)
+    return subprocess.run(
+        ["tmux", "-S", str(socket), *args], check=False, capture_output=True, text=True
+    )
 
 
 def finished(runner: TmuxRunner, key: str = KEY) -> LiveAgent | None:
@@ -75,8 +77,9 @@ def test_a_killed_wrapper_is_finished_with_the_signal_of_its_pane(
 ) -> None:
     agent = write_script(tmp_path, "agent.sh", "sleep 60\n")
     tmux_runner.start(make_spec(tmp_path, KEY, (str(agent),)))
-    pane_pid = int(tmux(tmux_runner.socket_path, "display", "-p", "-t", f"={KEY}:", "#{pane_pid}")
-                   .stdout)
+    pane_pid = int(
+        tmux(tmux_runner.socket_path, "display", "-p", "-t", f"={KEY}:", "#{pane_pid}").stdout
+    )
     os.kill(pane_pid, signal.SIGKILL)
     ended = wait_for(lambda: finished(tmux_runner), what="the pane to die")
     assert ended.exit_code == 128 + signal.SIGKILL
@@ -126,8 +129,15 @@ def test_a_pane_a_person_split_off_is_not_taken_for_the_agent(
     agent = write_script(tmp_path, "agent.sh", "sleep 60\n")
     tmux_runner.start(make_spec(tmp_path, KEY, (str(agent),)))
     assert tmux(tmux_runner.socket_path, "split-window", "-t", f"={KEY}:", "exit 7").returncode == 0
-    wait_for(lambda: "1" in tmux(tmux_runner.socket_path, "list-panes", "-t", f"={KEY}:", "-F",
-                                 "#{pane_dead}").stdout, what="the split pane to die")
+    wait_for(
+        lambda: (
+            "1"
+            in tmux(
+                tmux_runner.socket_path, "list-panes", "-t", f"={KEY}:", "-F", "#{pane_dead}"
+            ).stdout
+        ),
+        what="the split pane to die",
+    )
     assert not tmux_runner.list_agents()[KEY].finished
 
 
@@ -171,7 +181,8 @@ def test_the_environment_and_working_directory_reach_the_agent(
     workdir = tmp_path / "project #{session_name} ;"
     workdir.mkdir()
     out = tmp_path / "seen"
-    body = f'{{ pwd; echo "$GREETING"; echo "$SIDEKICK_RUN_ID"; echo "$SIDEKICK_LOG_PATH"; }} > "{out}"\n'
+    show = 'pwd; echo "$GREETING"; echo "$SIDEKICK_RUN_ID"; echo "$SIDEKICK_LOG_PATH"'
+    body = f'{{ {show}; }} > "{out}"\n'
     env = {"GREETING": "hello; $HOME #{pane_id}"}
     agent = run_to_end(tmux_runner, tmp_path, body, env=env, cwd=workdir, run_id="r42")
     assert agent.exit_code == 0
@@ -185,17 +196,32 @@ def test_the_environment_and_working_directory_reach_the_agent(
 
 def test_arguments_reach_the_agent_literally(tmux_runner: TmuxRunner, tmp_path: Path) -> None:
     out = tmp_path / "argv.json"
-    weird = ("two words", "'single'", '"double"', "$HOME", "`id`", "a;b", ";", "end;", "x\\;",
-             "#{session_name}", "*", "~", "", "-e", "--", "{", "ünï")
+    weird = (
+        "two words",
+        "'single'",
+        '"double"',
+        "$HOME",
+        "`id`",
+        "a;b",
+        ";",
+        "end;",
+        "x\\;",
+        "#{session_name}",
+        "*",
+        "~",
+        "",
+        "-e",
+        "--",
+        "{",
+        "ünï",
+    )
     show = "import json, sys; open(sys.argv[1], 'w').write(json.dumps(sys.argv[2:]))"
     tmux_runner.start(make_spec(tmp_path, KEY, (sys.executable, "-c", show, str(out), *weird)))
     wait_for(lambda: finished(tmux_runner), what="the agent to finish")
     assert tuple(json.loads(out.read_text())) == weird
 
 
-def test_a_start_in_a_missing_directory_is_refused(
-    tmux_runner: TmuxRunner, tmp_path: Path
-) -> None:
+def test_a_start_in_a_missing_directory_is_refused(tmux_runner: TmuxRunner, tmp_path: Path) -> None:
     spec = make_spec(tmp_path, KEY, ("true",), cwd=tmp_path / "gone")
     with pytest.raises(RunnerError, match="does not exist"):
         tmux_runner.start(spec)

@@ -1,0 +1,142 @@
+"""The agent wrapper run as its own process, the way a tmux pane runs it."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sidekick.runners.agent_wrapper import FORCE_SIGNAL, parse_args, write_exit_status
+from sidekick.runners.base import exit_status_path, read_exit_status
+from tests.runners.helpers import group_alive, read_pid, wait_for, write_script
+
+
+def wrapper(log: Path, *argv: str, cwd: Path | None = None) -> list[str]:
+    where = ["--cwd", str(cwd)] if cwd else []
+    return [
+        sys.executable,
+        "-P",
+        "-m",
+        "sidekick.runners.agent_wrapper",
+        "--log",
+        str(log),
+        *where,
+        "--",
+        *argv,
+    ]
+
+
+def run_wrapper(log: Path, *argv: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(wrapper(log, *argv), check=False, capture_output=True, timeout=30)
+
+
+def test_output_goes_to_the_log_and_the_terminal_and_the_status_is_recorded(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "deep" / "run.log"
+    agent = write_script(tmp_path, "agent.sh", "echo out\necho err >&2\nexit 4\n")
+    done = run_wrapper(log, str(agent))
+    assert done.returncode == 4
+    assert done.stdout == b"out\nerr\n"
+    assert log.read_bytes() == b"out\nerr\n"
+    assert read_exit_status(log) == 4
+    assert sorted(p.name for p in log.parent.iterdir()) == ["run.log", "run.log.exit"]
+
+
+def test_binary_output_is_copied_byte_for_byte(tmp_path: Path) -> None:
+    log = tmp_path / "run.log"
+    payload = bytes(range(256)) * 1000
+    emit = "import sys; sys.stdout.buffer.write(bytes(range(256)) * 1000)"
+    done = run_wrapper(log, sys.executable, "-c", emit)
+    assert done.returncode == 0
+    assert log.read_bytes() == payload == done.stdout
+
+
+def test_an_agent_killed_by_a_signal_gives_128_plus_the_signal(tmp_path: Path) -> None:
+    log = tmp_path / "run.log"
+    done = run_wrapper(log, "sh", "-c", "kill -s TERM $$")
+    assert done.returncode == read_exit_status(log) == 128 + signal.SIGTERM
+
+
+def test_a_missing_command_is_reported_and_recorded_as_127(tmp_path: Path) -> None:
+    log = tmp_path / "run.log"
+    done = run_wrapper(log, str(tmp_path / "no-such-agent"))
+    assert done.returncode == read_exit_status(log) == 127
+    assert b"cannot start" in log.read_bytes()
+
+
+def test_the_agent_runs_in_the_given_directory(tmp_path: Path) -> None:
+    log = tmp_path / "run.log"
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    done = subprocess.run(
+        wrapper(log, "pwd", cwd=workdir), check=False, capture_output=True, timeout=30
+    )
+    assert done.stdout.decode().strip() == str(workdir)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_signals_are_forwarded_to_the_agent(tmp_path: Path, signum: signal.Signals) -> None:
+    log = tmp_path / "run.log"
+    pid_file = tmp_path / "pid"
+    name = signum.name.removeprefix("SIG")
+    body = f'trap "echo got-{name}; exit 7" {name}\necho $$ > "{pid_file}"\n'
+    body += "while :; do sleep 0.05; done\n"
+    agent = write_script(tmp_path, "agent.sh", body)
+    process = subprocess.Popen(wrapper(log, str(agent)), stdout=subprocess.PIPE)
+    read_pid(pid_file)
+    process.send_signal(signum)
+    assert process.wait(timeout=10) == 7
+    assert f"got-{name}" in log.read_text()
+    assert read_exit_status(log) == 7
+
+
+def test_the_force_signal_kills_an_agent_that_ignores_sigterm(tmp_path: Path) -> None:
+    log = tmp_path / "run.log"
+    pid_file = tmp_path / "pid"
+    body = f"trap '' TERM\necho $$ > \"{pid_file}\"\nwhile :; do sleep 0.05; done\n"
+    agent = write_script(tmp_path, "agent.sh", body)
+    process = subprocess.Popen(wrapper(log, str(agent)), stdout=subprocess.DEVNULL)
+    group = read_pid(pid_file)
+    process.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    assert process.poll() is None
+    process.send_signal(FORCE_SIGNAL)
+    assert process.wait(timeout=10) == 128 + signal.SIGKILL
+    wait_for(lambda: not group_alive(group), timeout=5, what="the group to end")
+
+
+def test_what_the_agent_left_running_in_its_group_ends_with_it(tmp_path: Path) -> None:
+    log = tmp_path / "run.log"
+    pid_file = tmp_path / "pid"
+    # The leftover keeps the output pipe open: the wrapper must not wait for it.
+    agent = write_script(tmp_path, "agent.sh", f'echo $$ > "{pid_file}"\nsleep 300 &\nexit 0\n')
+    began = time.monotonic()
+    done = run_wrapper(log, str(agent))
+    assert done.returncode == 0
+    assert time.monotonic() - began < 10
+    wait_for(lambda: not group_alive(read_pid(pid_file)), timeout=5, what="the leftover to end")
+
+
+def test_the_agents_own_arguments_are_never_parsed_by_the_wrapper() -> None:
+    args = parse_args(["--log", "x.log", "--", "claude", "--log", "-p", "--"])
+    assert args.argv == ("claude", "--log", "-p", "--")
+    assert args.log == Path("x.log") and args.cwd is None
+
+
+@pytest.mark.parametrize("argv", [["--log", "x.log"], ["--log", "x.log", "--"], ["--", "a"]])
+def test_a_call_without_a_command_or_log_is_refused(argv: list[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_args(argv)
+
+
+def test_the_status_file_is_replaced_whole(tmp_path: Path) -> None:
+    log = tmp_path / "run.log"
+    write_exit_status(log, 1)
+    write_exit_status(log, 0)
+    assert exit_status_path(log).read_text() == "0\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["run.log.exit"]

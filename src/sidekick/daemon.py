@@ -49,7 +49,7 @@ class Watcher(Protocol):
     def heartbeat_at(self) -> float: ...
 
     @property
-    def mode_in_use(self) -> str: ...
+    def mode_in_use(self) -> str | None: ...
 
 
 @dataclass
@@ -202,7 +202,7 @@ class Daemon:
         watcher = self.parts.watcher
         if watcher is not None:
             self._beat.watcher_at = time.time() - (time.monotonic() - watcher.heartbeat_at)
-            self._beat.watcher_mode = watcher.mode_in_use
+            self._beat.watcher_mode = watcher.mode_in_use or ""
         try:
             write_heartbeat(self._heartbeat_file, self._beat)
         except OSError as exc:

@@ -310,14 +310,9 @@ class Reconciler:
         log_text = _read_log(run.log_path)
         outcome_facts = claude_code.parse_result(log_text)
         status, note = _outcome(exit_code, outcome_facts, log_text)
-        end = RunEnd(
-            "finished",
-            self.clock(),
-            exit_code,
-            note if status is ProjectStatus.FAILED else "",
-            status.value,
-            **_result_fields(outcome_facts),
-        )
+        reason = note if status is ProjectStatus.FAILED else ""
+        end = RunEnd("finished", self.clock(), exit_code, reason, status.value)
+        end = _with_result(end, outcome_facts)
         # The outcome is queued before the run is closed: a crash in between
         # finishes the run again instead of leaving a done project looking interrupted.
         if row is None or row.status in _OPEN_ROW:
@@ -336,8 +331,8 @@ class Reconciler:
     def _close_stopped(self, run: AgentRun, exit_code: int | None) -> None:
         outcome = ProjectStatus(run.outcome) if run.outcome else None
         facts = claude_code.parse_result(_read_log(run.log_path))
-        end = RunEnd(
-            "stopped", self.clock(), exit_code, run.reason, run.outcome, **_result_fields(facts)
+        end = _with_result(
+            RunEnd("stopped", self.clock(), exit_code, run.reason, run.outcome), facts
         )
         if outcome is not None:
             self._queue(run.project, outcome, run.key, f"stopped: {run.reason}")
@@ -442,16 +437,18 @@ def _outcome(
     return ProjectStatus.FAILED, f"failed: exit {exit_code}{detail}"
 
 
-def _result_fields(facts: claude_code.AgentResult | None) -> dict[str, object]:
+def _with_result(end: RunEnd, facts: claude_code.AgentResult | None) -> RunEnd:
+    """The run's end with what its result JSON said: session, turns, tokens, cost."""
     if facts is None:
-        return {}
-    return {
-        "session_id": facts.session_id,
-        "turns": facts.num_turns,
-        "input_tokens": facts.input_tokens,
-        "output_tokens": facts.output_tokens,
-        "cost_usd": facts.total_cost_usd,
-    }
+        return end
+    return replace(
+        end,
+        session_id=facts.session_id,
+        turns=facts.num_turns,
+        input_tokens=facts.input_tokens,
+        output_tokens=facts.output_tokens,
+        cost_usd=facts.total_cost_usd,
+    )
 
 
 def _read_log(log_path: str) -> str:

@@ -1,0 +1,59 @@
+"""Shared pieces of the container tests: names, labels, sweeping, waiting."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import docker
+import pytest
+
+T = TypeVar("T")
+
+BASE_IMAGE = os.environ.get("SIDEKICK_BASE_IMAGE", "sidekick-base:bookworm")
+TEST_LABEL = "sidekick-tests.session"
+SESSION = f"t{uuid.uuid4().hex[:8]}"
+
+
+def raw_labels() -> dict[str, str]:
+    """The label of containers a test makes directly with the SDK (not sidekick's label)."""
+    return {TEST_LABEL: SESSION}
+
+
+def engine_socket_path() -> str:
+    """The engine's Unix socket, as the SDK would find it."""
+    url = os.environ.get("DOCKER_HOST") or docker.constants.DEFAULT_UNIX_SOCKET
+    for prefix in ("http+unix://", "unix://"):
+        if url.startswith(prefix):
+            return url[len(prefix) :]
+    pytest.skip(f"the engine is not on a Unix socket ({url})")
+    raise AssertionError
+
+
+def sweep(api: Any, labels: list[str]) -> None:
+    for row in api.containers(all=True, filters={"label": labels}):
+        with contextlib.suppress(docker.errors.NotFound):
+            api.remove_container(row["Id"], force=True, v=True)
+
+
+def project_dir(root: Path, name: str = "project") -> Path:
+    directory = root / name
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def wait_until(condition: Callable[[], T], timeout: float = 20.0, step: float = 0.05) -> T:
+    """Poll until the condition returns something truthy; fail with the last value."""
+    deadline = time.monotonic() + timeout
+    value = condition()
+    while not value:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not met within {timeout} s (last: {value!r})")
+        time.sleep(step)
+        value = condition()
+    return value

@@ -216,6 +216,28 @@ def cmd_stop_agent(args: argparse.Namespace) -> int:
     return 0
 
 
+def _context_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("project", help="a project name from the config, or a directory")
+    _json_option(command)
+
+
+def cmd_context(args: argparse.Namespace) -> int:
+    from sidekick.containers.context import context_report, detect_context
+
+    config = _config(args)
+    directory = config.project_directory(args.project)
+    if directory is None:
+        directory = Path(args.project)
+    if not directory.is_dir():
+        print(f"sidekick: no directory for {args.project!r} ({directory})", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(detect_context(directory).to_dict(), indent=2))
+    else:
+        print(context_report(directory))
+    return 0
+
+
 _COMMANDS: list[tuple[str, Command, str, Callable[[argparse.ArgumentParser], None]]] = [
     ("run", cmd_run, "run the daemon in the foreground", _run_options),
     ("supervise", cmd_supervise, "run the daemon and restart it if it dies", _supervise_options),
@@ -224,4 +246,5 @@ _COMMANDS: list[tuple[str, Command, str, Callable[[argparse.ArgumentParser], Non
     ("runs", cmd_runs, "show the runs of one project", _runs_options),
     ("validate", cmd_validate, "check the priority list and print its problems", _validate_options),
     ("stop-agent", cmd_stop_agent, "stop one project's agent on purpose", _project_option),
+    ("context", cmd_context, "how a project is containerised, and its commands", _context_options),
 ]

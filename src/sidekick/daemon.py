@@ -29,13 +29,14 @@ from sidekick.priorities.choose import build_source
 from sidekick.priorities.watch import FileWatcher
 from sidekick.reconciler import Reconciler
 from sidekick.runners.base import Runner
-from sidekick.runners.tmux import TmuxRunner
+from sidekick.runners.choose import build_runner
 from sidekick.state import StateStore
 from sidekick.status import build_report, write_report
 
 logger = logging.getLogger(__name__)
 
 LOOP_WAIT = 0.5
+DEGRADED_CHECK_SECONDS = 5.0
 AGENT_POLL_SECONDS = 2.0
 RETRY_SECONDS = 2.0
 
@@ -65,7 +66,7 @@ class Parts:
 
 def build_parts(config: Config) -> Parts:
     store = StateStore(config.daemon.state_dir / "sidekick.db")
-    runner = TmuxRunner(config.tmux_socket)
+    runner = build_runner(config)
     if source_kind(config) == "sheets":
         return Parts(LastGoodSource(build_source(config)), runner, store)
     doorbell = threading.Event()
@@ -94,6 +95,7 @@ class Daemon:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
         )
         self._finished_seen: set[str] = set()
+        self._degraded_checked = 0.0
 
     # --- what other threads and signals may call ---------------------------------
 
@@ -184,7 +186,9 @@ class Daemon:
 
     def _report(self, snapshot: Snapshot) -> None:
         notes = self.parts.store.notes()
-        report = build_report(self.parts.source.name, snapshot.projects, snapshot.findings, notes)
+        report = build_report(
+            self.parts.source.name, snapshot.projects, snapshot.findings, notes, self._beat.degraded
+        )
         try:
             write_report(self.config.daemon.state_dir, report)
         except OSError as exc:
@@ -197,7 +201,17 @@ class Daemon:
                 self.kick, "date", run_date=run_at, id="retry", replace_existing=True
             )
 
+    def _check_degraded(self) -> None:
+        """Runtimes that stopped answering make the daemon degraded, not crashed."""
+        degraded = getattr(self.parts.runner, "degraded", None)
+        now = time.monotonic()
+        if degraded is None or now - self._degraded_checked < DEGRADED_CHECK_SECONDS:
+            return
+        self._degraded_checked = now
+        self._beat.degraded = list(degraded())
+
     def _write_beat(self) -> None:
+        self._check_degraded()
         self._beat.loop_at = time.time()
         watcher = self.parts.watcher
         if watcher is not None:

@@ -63,7 +63,17 @@ def build_launch(
     env = dict(zip(profile.env, render(tuple(profile.env.values()), values), strict=True))
     if profile.claude:
         env.update(_claude_env(config, project, directory))
-    spec = LaunchSpec(project.key, project.name, run_id, argv, directory, log_path, env)
+    spec = LaunchSpec(
+        project.key,
+        project.name,
+        run_id,
+        argv,
+        directory,
+        log_path,
+        env,
+        runner=profile.runner,
+        profile=profile_name,
+    )
     return LaunchPlan(spec, profile_name, resume_session)
 
 

@@ -279,17 +279,26 @@ def test_a_tmux_server_killed_from_outside_means_no_agents_and_start_works_again
     assert tmux_runner.list_agents()[KEY].run_id == "after"
 
 
-def test_the_agent_of_a_killed_server_records_its_hangup(
+def test_the_agent_of_a_killed_server_ends_with_no_status_as_interrupted(
     tmux_runner: TmuxRunner, tmp_path: Path
 ) -> None:
     pid_file = tmp_path / "pid"
     agent = write_script(tmp_path, "agent.sh", f'echo $$ > "{pid_file}"\nsleep 60\n')
     spec = make_spec(tmp_path, KEY, (str(agent),))
     tmux_runner.start(spec)
-    read_pid(pid_file)
+    pid = read_pid(pid_file)
     tmux(tmux_runner.socket_path, "kill-server")
-    wait_for(lambda: exit_status_path(spec.log_path).exists(), what="the wrapper's status")
-    assert int(exit_status_path(spec.log_path).read_text()) == 128 + signal.SIGHUP
+    wait_for(lambda: not _alive(pid), what="the agent to end with its pane")
+    assert tmux_runner.list_agents() == {}
+    assert not exit_status_path(spec.log_path).exists()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def test_a_session_outlives_the_process_that_started_it(

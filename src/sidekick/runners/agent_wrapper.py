@@ -10,7 +10,8 @@ to the agent's group; :data:`FORCE_SIGNAL` makes the wrapper SIGKILL the group.
 When the agent ends, whatever is left of its group is killed, and the exit
 status (128+N for a signal N) is written atomically beside the log: that file,
 not the pane, is the truth about how the run ended. The wrapper exits with the
-same status.
+same status. After a hangup (the pane itself went away) no status is written:
+the run was interrupted, it did not end.
 """
 
 from __future__ import annotations
@@ -135,8 +136,10 @@ class Supervisor:
         self.process: subprocess.Popen[bytes] | None = None
         self.pending: list[int] = []
         self.ended = False
+        self.hung_up = False
 
     def on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self.hung_up = self.hung_up or signum == signal.SIGHUP
         if self.ended:
             return
         if self.process is None:
@@ -222,6 +225,11 @@ def run(args: WrapperArgs) -> int:
         code = supervisor.run()
     finally:
         os.close(log_fd)
+    if supervisor.hung_up:
+        # The pane went away under the agent (its session or the tmux server was
+        # killed): that is an interruption, not an outcome, so no status is written
+        # and the daemon records the run as interrupted and queues it again.
+        return code
     write_exit_status(args.log, code)
     return code
 

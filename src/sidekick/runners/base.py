@@ -25,6 +25,8 @@ class LaunchSpec:
     cwd: Path
     log_path: Path
     env: Mapping[str, str] = field(default_factory=dict)
+    runner: str = "tmux"
+    profile: str = ""
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import statistics
 import subprocess
+import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -47,3 +50,24 @@ def median_p95(samples: list[float]) -> tuple[float, float]:
     ordered = sorted(samples)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
     return statistics.median(ordered), p95
+
+
+@contextmanager
+def running_daemon(name: str, projects: int, agents: int) -> Iterator[tuple[Path, int]]:
+    """A real `sidekick run` over Pending projects whose agents sleep; yields (config, pid)."""
+    root = scratch(name)
+    names = [f"p{i:03d}" for i in range(projects)]
+    config = write_config(
+        root, names, ["sleep", "600"], capacity={"max_agents": agents, "gpu_slots": 0}
+    )
+    rows = "".join(f"{n},{i},Pending,,,,,,\n" for i, n in enumerate(names))
+    save_by_rename(root / "priorities.csv", HEADER + rows)
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "sidekick", "run", "--config", str(config), "--log-level", "WARNING"]
+    )
+    try:
+        yield config, daemon.pid
+    finally:
+        daemon.terminate()
+        daemon.wait(10)
+        kill_tmux(root / "tmux.sock")

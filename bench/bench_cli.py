@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from _common import HEADER, kill_tmux, save_by_rename, scratch, write_config
+from _common import running_daemon
 
 RUNS = 20
 
@@ -19,25 +19,11 @@ def timed(argv: list[str]) -> float:
 
 
 def main() -> None:
-    root = scratch("cli")
-    names = [f"p{i:02d}" for i in range(50)]
-    config = write_config(
-        root, names, ["sleep", "600"], capacity={"max_agents": 10, "gpu_slots": 0}
-    )
-    rows = "".join(f"{n},{i},Pending,,,,,,\n" for i, n in enumerate(names))
-    save_by_rename(root / "priorities.csv", HEADER + rows)
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "sidekick", "run", "--config", str(config), "--log-level", "WARNING"]
-    )
-    try:
+    with running_daemon("cli", projects=50, agents=10) as (config, _pid):
         time.sleep(3.0)
         base = [sys.executable, "-m", "sidekick"]
         check = [timed([*base, "check", "--config", str(config)]) for _ in range(RUNS)]
         status = [timed([*base, "status", "--config", str(config)]) for _ in range(RUNS)]
-    finally:
-        daemon.terminate()
-        daemon.wait(10)
-        kill_tmux(root / "tmux.sock")
     print(
         f"sidekick check median {statistics.median(check):.0f} ms; "
         f"sidekick status median {statistics.median(status):.0f} ms (n={RUNS} each)"

@@ -7,12 +7,10 @@ peak RSS is its VmHWM. The agents and their tmux server are not counted.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from _common import HEADER, kill_tmux, save_by_rename, scratch, write_config
+from _common import running_daemon
 
 WINDOW = 60.0
 
@@ -30,27 +28,13 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def main() -> None:
-    root = scratch("idle")
-    names = [f"p{i:02d}" for i in range(50)]
-    config = write_config(
-        root, names, ["sleep", "600"], capacity={"max_agents": 10, "gpu_slots": 0}
-    )
-    rows = "".join(f"{n},{i},Pending,,,,,,\n" for i, n in enumerate(names))
-    save_by_rename(root / "priorities.csv", HEADER + rows)
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "sidekick", "run", "--config", str(config), "--log-level", "WARNING"]
-    )
-    try:
+    with running_daemon("idle", projects=50, agents=10) as (_config, pid):
         time.sleep(5.0)
-        before, started = cpu_seconds(daemon.pid), time.monotonic()
+        before, started = cpu_seconds(pid), time.monotonic()
         time.sleep(WINDOW)
-        used = cpu_seconds(daemon.pid) - before
+        used = cpu_seconds(pid) - before
         elapsed = time.monotonic() - started
-        rss = peak_rss_mb(daemon.pid)
-    finally:
-        daemon.terminate()
-        daemon.wait(10)
-        kill_tmux(root / "tmux.sock")
+        rss = peak_rss_mb(pid)
     cpu = 100 * used / elapsed
     print(
         f"idle daemon (50 projects, 10 agents, {elapsed:.0f} s): "

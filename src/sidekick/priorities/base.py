@@ -164,18 +164,8 @@ def _parse_model(text: str, models: frozenset[str] | None) -> str:
     return text
 
 
-_FIELDS = (
-    "Project",
-    "Priority",
-    "Status",
-    "Agent",
-    "Last Update",
-    "Next Action",
-    "Deadline",
-    "GPU",
-    "Model",
-    "Directory",
-)
+# The parsed fields, in the order parse_row unpacks them.
+_FIELDS = (*COLUMNS, *OPTIONAL_COLUMNS)
 
 
 def parse_row(

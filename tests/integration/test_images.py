@@ -73,11 +73,20 @@ def test_production_image_has_the_pinned_claude_code_and_no_node(
     built: float, docker_client: docker.DockerClient
 ) -> None:
     script = "claude --version; command -v node npm || echo no-node"
-    output = docker_client.containers.run(
-        image("production"), ["-c", script], entrypoint="sh", remove=True
-    ).decode()
+    output = run_once(docker_client, image("production"), "sh", "-c", script)
     assert output.startswith(f"{pinned_claude_version()} ")
     assert output.strip().endswith("no-node")
+
+
+def run_once(client: docker.DockerClient, name: str, *argv: str) -> str:
+    """Run a command in a new container of the image; remove it with its anonymous volumes."""
+    container = client.containers.create(name, entrypoint=list(argv[:1]), command=list(argv[1:]))
+    try:
+        container.start()
+        container.wait(timeout=120)
+        return str(container.logs().decode("utf-8", "replace"))
+    finally:
+        container.remove(force=True, v=True)
 
 
 def test_dev_container_has_tmux_git_and_claude_and_sees_the_checkout(project: Compose) -> None:

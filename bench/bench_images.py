@@ -98,7 +98,7 @@ def up_to_healthy(client: docker.DockerClient, env: dict[str, str]) -> float:
             time.sleep(0.05)
         return time.monotonic() - started
     finally:
-        compose(env, project, "down", "-v", "--remove-orphans", "--timeout", "10")
+        compose(env, project, "--profile", "*", "down", "-v", "--remove-orphans", "--timeout", "10")
 
 
 def size_mb(client: docker.DockerClient, name: str) -> float:

@@ -138,7 +138,11 @@ class Compose:
         self.run_cli("up", "-d", "--no-build", *services)
 
     def down(self) -> None:
-        self.run_cli("down", "-v", "--remove-orphans", "--timeout", "10", check=False)
+        # Every profile, or the services and volumes of the tools and mock-host
+        # profiles would stay behind.
+        self.run_cli(
+            "--profile", "*", "down", "-v", "--remove-orphans", "--timeout", "10", check=False
+        )
 
     def run(
         self, service: str, *command: str, timeout: float = COMMAND_TIMEOUT

@@ -53,6 +53,20 @@ def median_p95(samples: list[float]) -> tuple[float, float]:
 
 
 @contextmanager
+def daemon_process(config: Path) -> Iterator[int]:
+    """A real `sidekick run` on this config, stopped with its tmux server; yields its pid."""
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "sidekick", "run", "--config", str(config), "--log-level", "WARNING"]
+    )
+    try:
+        yield daemon.pid
+    finally:
+        daemon.terminate()
+        daemon.wait(10)
+        kill_tmux(config.parent / "tmux.sock")
+
+
+@contextmanager
 def running_daemon(name: str, projects: int, agents: int) -> Iterator[tuple[Path, int]]:
     """A real `sidekick run` over Pending projects whose agents sleep; yields (config, pid)."""
     root = scratch(name)
@@ -62,12 +76,5 @@ def running_daemon(name: str, projects: int, agents: int) -> Iterator[tuple[Path
     )
     rows = "".join(f"{n},{i},Pending,,,,,,\n" for i, n in enumerate(names))
     save_by_rename(root / "priorities.csv", HEADER + rows)
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "sidekick", "run", "--config", str(config), "--log-level", "WARNING"]
-    )
-    try:
-        yield config, daemon.pid
-    finally:
-        daemon.terminate()
-        daemon.wait(10)
-        kill_tmux(root / "tmux.sock")
+    with daemon_process(config) as pid:
+        yield config, pid

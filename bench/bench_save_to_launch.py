@@ -8,10 +8,9 @@ that project's session exists. Last line: median and p95 over 30 tries.
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 
-from _common import HEADER, kill_tmux, median_p95, save_by_rename, scratch, write_config
+from _common import HEADER, daemon_process, median_p95, save_by_rename, scratch, write_config
 
 TRIES = 30
 
@@ -32,11 +31,8 @@ def main() -> None:
     csv = root / "priorities.csv"
     rows = {name: f"{name},{i},Complete,,,,,," for i, name in enumerate(names)}
     save_by_rename(csv, HEADER + "".join(r + "\n" for r in rows.values()))
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "sidekick", "run", "--config", str(config), "--log-level", "WARNING"]
-    )
     samples = []
-    try:
+    with daemon_process(config):
         time.sleep(2.0)
         for i, name in enumerate(names):
             rows[name] = f"{name},{i},Pending,,,,,,"
@@ -48,10 +44,6 @@ def main() -> None:
                     raise SystemExit(f"{name}: no session within 10 s")
             samples.append((time.perf_counter() - started) * 1000)
             time.sleep(0.3)
-    finally:
-        daemon.terminate()
-        daemon.wait(10)
-        kill_tmux(root / "tmux.sock")
     median, p95 = median_p95(samples)
     print(f"save-to-launch (n={len(samples)}): median {median:.1f} ms p95 {p95:.1f} ms")
 

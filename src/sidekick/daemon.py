@@ -1,8 +1,9 @@
 """The long-running daemon: wiring, the main loop, signals, heartbeat, graceful stop.
 
 All reconciles run on the main thread, one at a time. Everything else only
-asks for one sooner: the list watcher on a save, the agent poll when an agent
-ends, the APScheduler interval job as the safety net. Signal handlers only set
+asks for one sooner: the list watcher on a save, the exit listeners when an
+agent ends (the agent wrapper's bell, the engine's events), and two
+APScheduler jobs as the safety net (an agent poll, the periodic reconcile). Signal handlers only set
 a flag; the loop notices it within half a second and stops cleanly, leaving
 the agents running for the next start to adopt.
 """
@@ -29,7 +30,7 @@ from sidekick.priorities.choose import build_source
 from sidekick.priorities.watch import FileWatcher
 from sidekick.reconciler import Reconciler
 from sidekick.runners.base import Runner
-from sidekick.runners.choose import build_runner
+from sidekick.runners.choose import ExitListener, build_exit_listeners, build_runner
 from sidekick.state import StateStore
 from sidekick.status import build_report, write_report
 
@@ -62,14 +63,17 @@ class Parts:
     store: StateStore
     watcher: Watcher | None = None
     doorbell: threading.Event = field(default_factory=threading.Event)
+    exit_listeners: list[ExitListener] = field(default_factory=list)
 
 
 def build_parts(config: Config) -> Parts:
     store = StateStore(config.daemon.state_dir / "sidekick.db")
     runner = build_runner(config)
-    if source_kind(config) == "sheets":
-        return Parts(LastGoodSource(build_source(config)), runner, store)
     doorbell = threading.Event()
+    listeners = build_exit_listeners(config, runner, doorbell.set)
+    if source_kind(config) == "sheets":
+        sheets = LastGoodSource(build_source(config))
+        return Parts(sheets, runner, store, doorbell=doorbell, exit_listeners=listeners)
     csv = config.priority_source.csv
     watcher = FileWatcher(
         csv.path,
@@ -79,7 +83,7 @@ def build_parts(config: Config) -> Parts:
         poll_interval=csv.poll_interval,
     )
     source = build_source(config, announce=watcher.acknowledge)
-    return Parts(LastGoodSource(source), runner, store, watcher, doorbell)
+    return Parts(LastGoodSource(source), runner, store, watcher, doorbell, listeners)
 
 
 class Daemon:
@@ -140,6 +144,8 @@ class Daemon:
         watcher = self.parts.watcher
         if watcher is not None:
             watcher.start()
+        for listener in self.parts.exit_listeners:
+            listener.start()
         interval = self.config.daemon.reconcile_interval
         if source_kind(self.config) == "sheets":
             interval = min(interval, self.config.priority_source.sheets.poll_interval)
@@ -150,7 +156,7 @@ class Daemon:
         self._scheduler.start()
 
     def _poll_agents(self) -> None:
-        """Between reconciles, notice an agent's end and ask for a reconcile at once."""
+        """The safety net under the exit listeners: notice an agent's end missed by them."""
         try:
             agents = self.parts.runner.list_agents()
         except Exception as exc:
@@ -226,6 +232,8 @@ class Daemon:
         logger.info("stopping: agents are left running and will be adopted on the next start")
         if self.parts.watcher is not None:
             self.parts.watcher.stop()
+        for listener in self.parts.exit_listeners:
+            listener.stop()
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
         self._flush_outbox()

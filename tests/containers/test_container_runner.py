@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from sidekick.containers.errors import UnmanagedContainer
 from sidekick.containers.spec import ContainerSpec, container_name
 from sidekick.errors import AgentAlreadyRunning, RunnerError
 from sidekick.runners.base import LaunchSpec, exit_status_path, read_exit_status
-from sidekick.runners.container import ContainerRunner
+from sidekick.runners.container import ContainerExits, ContainerRunner
 from tests.containers.helpers import project_dir, raw_labels, wait_until
 
 
@@ -195,3 +196,22 @@ def test_a_log_path_label_outside_the_log_root_is_never_written(
     wait_until(lambda: finished(runner, container_name(slug)))
     assert runner.list_agents()[container_name(slug)].exit_code == 0
     assert not (tmp_path / "elsewhere").exists()
+
+
+def test_a_dying_agent_container_rings_the_exit_listener_at_once(
+    engine: ContainerEngine, base_image: str, slug: str, tmp_path: Path
+) -> None:
+    rings: list[float] = []
+    exits = ContainerExits(engine, lambda: rings.append(time.monotonic()))
+    exits.start()
+    try:
+        runner = ContainerRunner(engine, profile(base_image))
+        spec = launch(slug, tmp_path, ("sh", "-c", "while [ ! -e go ]; do sleep 0.05; done"))
+        runner.start(spec)
+        time.sleep(0.5)
+        assert rings == [], "starting is not an exit"
+        (spec.cwd / "go").touch()
+        wait_until(lambda: rings, timeout=10)
+        assert finished(runner, spec.key)
+    finally:
+        exits.stop()

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from sidekick.containers.engine import ContainerEngine
 from sidekick.containers.errors import ContainerError, ErrorCode
 from sidekick.containers.spec import ContainerSpec
 from sidekick.errors import RunnerUnavailable
-from sidekick.runners.container import ContainerRunner
+from sidekick.runners.container import ContainerExits, ContainerRunner
 from tests.containers.helpers import engine_socket_path
 from tests.containers.proxy import SocketProxy
 
@@ -128,5 +130,26 @@ def test_the_engine_going_away_is_network_error_and_the_same_service_reconnects(
         assert engine.ping().ok
         assert isinstance(engine.list(), list)
     finally:
+        proxy.stop()
+        engine.close()
+
+
+def test_exit_listener_resubscribes_after_the_engine_returns_and_rings_once_for_the_gap(
+    docker_api: Any, public_dir: Path
+) -> None:
+    proxy = SocketProxy(public_dir / "engine.sock", engine_socket_path(), mode=0o666).start()
+    engine = ContainerEngine(ContainersConfig(docker_host=proxy.url, timeout=10))
+    rings = threading.Semaphore(0)
+    exits = ContainerExits(engine, rings.release, retry_seconds=0.2)
+    exits.start()
+    try:
+        assert not rings.acquire(timeout=1), "a quiet engine rings nothing"
+        proxy.stop()
+        time.sleep(0.5)
+        proxy.start()
+        assert rings.acquire(timeout=10), "back on the engine: one ring for what was missed"
+        assert not rings.acquire(timeout=1)
+    finally:
+        exits.stop()
         proxy.stop()
         engine.close()

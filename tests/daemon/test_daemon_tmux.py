@@ -180,6 +180,28 @@ def test_a_save_triggers_a_launch_without_waiting_for_the_interval(
     assert not thread.is_alive()
 
 
+def test_an_agents_end_triggers_a_reconcile_without_waiting_for_a_poll(
+    worlds: list[World], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Only the exit bell is left to notice the end: no poll and no interval within the wait.
+    monkeypatch.setattr("sidekick.daemon.AGENT_POLL_SECONDS", 3600.0)
+    wait = ["sh", "-c", "while [ ! -e go ]; do sleep 0.02; done"]
+    world = world_with(worlds, tmp_path, ["iota"], wait, rows=["iota,1,Pending,,,,,,"])
+    daemon = Daemon(world.config())
+    thread = threading.Thread(target=daemon.run)
+    thread.start()
+    try:
+        wait_for(lambda: status_of(world, "iota") is P.IN_PROGRESS)
+        (tmp_path / "projects" / "iota" / "go").touch()
+        wait_for(lambda: status_of(world, "iota") is P.COMPLETE, timeout=5)
+        wait_for(lambda: world.sessions() == [], timeout=5)
+    finally:
+        daemon.request_stop()
+        thread.join(10)
+    assert not thread.is_alive()
+    assert not (world.state / "agent-exit.sock").exists(), "a stopped daemon removes its bell"
+
+
 def sidekick(world: World, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "sidekick", *args, "--config", str(world.config_path)],

@@ -1,6 +1,8 @@
 """Runs one agent inside its tmux pane and records how it ended.
 
-Usage: ``python -P -m sidekick.runners.agent_wrapper --log LOG [--cwd DIR] -- ARGV...``
+Usage::
+
+    python -P -m sidekick.runners.agent_wrapper --log LOG [--cwd DIR] [--bell SOCK] -- ARGV...
 
 The agent runs as a child in its own process group (its own session), so a
 signal meant for it reaches everything it started and nothing else. Everything
@@ -11,7 +13,9 @@ When the agent ends, whatever is left of its group is killed, and the exit
 status (128+N for a signal N) is written atomically beside the log: that file,
 not the pane, is the truth about how the run ended. The wrapper exits with the
 same status. After a hangup (the pane itself went away) no status is written:
-the run was interrupted, it did not end.
+the run was interrupted, it did not end. Either way the wrapper rings the
+daemon's exit bell last (see :mod:`sidekick.runners.bell`), so the daemon
+reconciles at once instead of at its next poll.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from pathlib import Path
 from types import FrameType
 
 from sidekick.runners.base import exit_status_path
+from sidekick.runners.bell import ring
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +54,7 @@ class WrapperArgs:
     log: Path
     cwd: Path | None
     argv: tuple[str, ...]
+    bell: Path | None = None
 
 
 def parse_args(args: Sequence[str]) -> WrapperArgs:
@@ -56,6 +62,7 @@ def parse_args(args: Sequence[str]) -> WrapperArgs:
     parser = argparse.ArgumentParser(prog="python -m sidekick.runners.agent_wrapper")
     parser.add_argument("--log", type=Path, required=True, help="the run's log file")
     parser.add_argument("--cwd", type=Path, default=None, help="the agent's working directory")
+    parser.add_argument("--bell", type=Path, default=None, help="the daemon's exit bell socket")
     if "--" not in args:
         parser.error("the agent's command must follow '--'")
     split = list(args).index("--")
@@ -63,7 +70,7 @@ def parse_args(args: Sequence[str]) -> WrapperArgs:
     command = tuple(args[split + 1 :])
     if not command:
         parser.error("the agent's command after '--' is empty")
-    return WrapperArgs(log=options.log, cwd=options.cwd, argv=command)
+    return WrapperArgs(log=options.log, cwd=options.cwd, argv=command, bell=options.bell)
 
 
 def status_from_returncode(returncode: int) -> int:
@@ -225,12 +232,13 @@ def run(args: WrapperArgs) -> int:
         code = supervisor.run()
     finally:
         os.close(log_fd)
-    if supervisor.hung_up:
-        # The pane went away under the agent (its session or the tmux server was
-        # killed): that is an interruption, not an outcome, so no status is written
-        # and the daemon records the run as interrupted and queues it again.
-        return code
-    write_exit_status(args.log, code)
+    # After a hangup the pane went away under the agent (its session or the tmux
+    # server was killed): that is an interruption, not an outcome, so no status is
+    # written and the daemon records the run as interrupted and queues it again.
+    if not supervisor.hung_up:
+        write_exit_status(args.log, code)
+    if args.bell is not None:
+        ring(args.bell)
     return code
 
 

@@ -1,15 +1,29 @@
-"""Build the runner the agent profiles need: tmux alone, or tmux and containers."""
+"""Build the runner the agent profiles need (tmux alone, or tmux and containers),
+and the listeners that tell the daemon at once when one of its agents ends."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Protocol
+
 from sidekick.config import Config
 from sidekick.runners.base import Runner
+from sidekick.runners.bell import ExitBell, bell_path
 from sidekick.runners.tmux import TmuxRunner
 
 
+class ExitListener(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+def _container_profiles(config: Config) -> list[str]:
+    return [name for name, profile in config.agents.items() if profile.runner == "container"]
+
+
 def build_runner(config: Config) -> Runner:
-    tmux = TmuxRunner(config.tmux_socket)
-    container_profiles = [n for n, p in config.agents.items() if p.runner == "container"]
+    tmux = TmuxRunner(config.tmux_socket, bell=bell_path(config.daemon.state_dir))
+    container_profiles = _container_profiles(config)
     if not container_profiles:
         return tmux
     # Imported here: the Docker SDK costs start-up time and memory nobody else needs.
@@ -21,3 +35,18 @@ def build_runner(config: Config) -> Runner:
     for name in container_profiles[1:]:
         runners[name] = ContainerRunner.from_config(config, name, engine=first.engine)
     return DispatchingRunner(tmux, runners)
+
+
+def build_exit_listeners(
+    config: Config, runner: Runner, on_exit: Callable[[], None]
+) -> list[ExitListener]:
+    """The exit bell for tmux agents, and the engine's events when containers run agents."""
+    listeners: list[ExitListener] = [ExitBell(bell_path(config.daemon.state_dir), on_exit)]
+    if _container_profiles(config):
+        from sidekick.runners.container import ContainerExits
+        from sidekick.runners.dispatch import DispatchingRunner
+
+        if isinstance(runner, DispatchingRunner) and runner.containers:
+            first = next(iter(runner.containers.values()))
+            listeners.append(ContainerExits(first.engine, on_exit))
+    return listeners

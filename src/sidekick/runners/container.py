@@ -12,9 +12,11 @@ beside the run's log (the tmux runner's convention) before it is removed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -23,9 +25,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 from sidekick.config import AgentProfile, Config
 from sidekick.containers.context import detect_context
-from sidekick.containers.engine import ContainerEngine, EngineStatus
+from sidekick.containers.engine import ContainerEngine, EngineStatus, EventStream
 from sidekick.containers.errors import ContainerError, ErrorCode, UnmanagedContainer
-from sidekick.containers.records import ContainerInfo
+from sidekick.containers.records import ContainerEvent, ContainerInfo
 from sidekick.containers.spec import Bind, ContainerSpec, Limits, container_name
 from sidekick.errors import AgentAlreadyRunning, RunnerError, RunnerUnavailable, SidekickError
 from sidekick.models import SESSION_PREFIX
@@ -45,6 +47,10 @@ HOST_ALIAS = "host.docker.internal"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 # A container left "created" this long was orphaned by a daemon that died mid-start.
 CREATED_GRACE = timedelta(seconds=30)
+EVENTS_RETRY_SECONDS = 2.0
+SETTLE_SECONDS = 5.0
+SETTLE_STEP = 0.02
+EXIT_ACTIONS = frozenset({"die", "oom"})
 
 # The agent's own argument list ("$@") runs with stderr joined to stdout, so its log
 # keeps the order it printed in (the engine may reorder two pipes), and the API key
@@ -324,6 +330,74 @@ class ContainerRunner:
         if exc.code in (ErrorCode.NETWORK_ERROR, ErrorCode.PERMISSION_DENIED):
             return _unavailable(self.engine, exc, key)
         return exc
+
+
+class ContainerExits:
+    """Calls ``on_exit`` whenever a managed container dies, from the engine's event stream.
+
+    The daemon's push for container agents, as the exit bell is for tmux ones. When
+    the engine goes away the stream ends; it subscribes again every few seconds and
+    calls ``on_exit`` once on success, for anything that ended while it was away.
+    """
+
+    def __init__(
+        self,
+        engine: ContainerEngine,
+        on_exit: Callable[[], None],
+        *,
+        retry_seconds: float = EVENTS_RETRY_SECONDS,
+    ) -> None:
+        self.engine = engine
+        self._on_exit = on_exit
+        self._retry_seconds = retry_seconds
+        self._stopping = threading.Event()
+        self._stream: EventStream | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="container-exits", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        stream = self._stream
+        if stream is not None:
+            with contextlib.suppress(Exception):
+                stream.close()
+        if self._thread is not None:
+            self._thread.join(timeout=self._retry_seconds + 2)
+            self._thread = None
+
+    def _run(self) -> None:
+        missed = False
+        while not self._stopping.is_set():
+            try:
+                self._stream = self.engine.events()
+                if missed:
+                    self._on_exit()
+                for event in self._stream:
+                    if event.action in EXIT_ACTIONS:
+                        self._wait_until_listed_ended(event)
+                        self._on_exit()
+            except ContainerError as exc:
+                logger.debug("container events: %s", exc)
+            finally:
+                self._stream = None
+            missed = True
+            self._stopping.wait(self._retry_seconds)
+
+    def _wait_until_listed_ended(self, event: ContainerEvent) -> None:
+        """The engine sends "die" a moment before its listing shows the container ended."""
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while time.monotonic() < deadline and not self._stopping.is_set():
+            try:
+                listed = {info.id: info for info in self.engine.list(event.project or None)}
+            except ContainerError:
+                return
+            info = listed.get(event.id)
+            if info is None or not info.alive:
+                return
+            self._stopping.wait(SETTLE_STEP)
 
 
 def _unavailable(engine: ContainerEngine, exc: ContainerError, key: str = "") -> RunnerUnavailable:

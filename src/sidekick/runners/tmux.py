@@ -231,6 +231,7 @@ class TmuxRunner:
         *,
         python: str | None = None,
         tmux_bin: str | None = None,
+        bell: Path | None = None,
         poll_seconds: float = 0.05,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -238,6 +239,7 @@ class TmuxRunner:
         self.socket_path = Path(socket_path)
         self.python = python or sys.executable
         self.tmux_bin = tmux_bin or shutil.which("tmux")
+        self.bell = bell
         self.poll_seconds = poll_seconds
         self._clock = clock
         self._sleep = sleep
@@ -373,8 +375,10 @@ class TmuxRunner:
 
     def _wrapper_argv(self, spec: LaunchSpec) -> list[str]:
         # -P: the project's directory must not shadow the wrapper's imports.
-        wrapper = [self.python, "-P", "-m", WRAPPER_MODULE]
-        return [*wrapper, "--log", str(spec.log_path), "--cwd", str(spec.cwd), "--", *spec.argv]
+        wrapper = [self.python, "-P", "-m", WRAPPER_MODULE, "--log", str(spec.log_path)]
+        if self.bell is not None:
+            wrapper += ["--bell", str(self.bell)]
+        return [*wrapper, "--cwd", str(spec.cwd), "--", *spec.argv]
 
     def _agent_row(self, key: str) -> PaneRow | None:
         reply = self._tmux(["list-panes", "-s", "-t", f"={key}", "-F", _PANE_FORMAT], key=key)

@@ -182,7 +182,7 @@ class Daemon:
         self._beat.last_reconcile_ok = True
         self._beat.last_error = ""
         if result.snapshot is not None:
-            self._report(result.snapshot)
+            self._report(result.snapshot, result.postponed)
             if self.parts.watcher is not None:
                 self.parts.watcher.acknowledge(result.snapshot.version)
         if result.again and not result.errors:
@@ -190,10 +190,19 @@ class Daemon:
         elif result.again:
             self._retry_soon()
 
-    def _report(self, snapshot: Snapshot) -> None:
+    def _report(self, snapshot: Snapshot, postponed: str) -> None:
         notes = self.parts.store.notes()
+        waiting = []
+        if postponed:
+            count = len(self.parts.store.pending_updates()[0])
+            waiting.append(f"{count} update(s) not yet written to the list: {postponed}")
         report = build_report(
-            self.parts.source.name, snapshot.projects, snapshot.findings, notes, self._beat.degraded
+            self.parts.source.name,
+            snapshot.projects,
+            snapshot.findings,
+            notes,
+            degraded=self._beat.degraded,
+            waiting=waiting,
         )
         try:
             write_report(self.config.daemon.state_dir, report)

@@ -51,6 +51,8 @@ class TickResult:
     snapshot: Snapshot | None = None
     again: bool = False
     errors: list[str] = field(default_factory=list)
+    postponed: str = ""
+    """Why the outbox could not be written to the list this time ('' when it was)."""
 
 
 def _utc_now() -> datetime:
@@ -107,6 +109,7 @@ class Reconciler:
             except (SourceLocked, WriteConflict) as exc:
                 logger.warning("write-back postponed: %s", exc)
                 result.errors.append(str(exc))
+                result.postponed = str(exc)
             else:
                 self.store.clear_updates([u.project for u in updates], seq)
                 for name in written.missing:

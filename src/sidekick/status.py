@@ -28,6 +28,7 @@ class StatusReport:
     findings: list[str] = field(default_factory=list)
     notes: dict[str, str] = field(default_factory=dict)
     degraded: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)
 
 
 def build_report(
@@ -35,7 +36,9 @@ def build_report(
     projects: Sequence[Project],
     findings: Sequence[Finding],
     notes: dict[str, str],
+    *,
     degraded: Sequence[str] = (),
+    waiting: Sequence[str] = (),
 ) -> StatusReport:
     rows = [
         {
@@ -49,7 +52,7 @@ def build_report(
         for p in sorted(projects, key=lambda p: (p.priority, p.position))
     ]
     return StatusReport(
-        time.time(), source, rows, [str(f) for f in findings], notes, list(degraded)
+        time.time(), source, rows, [str(f) for f in findings], notes, list(degraded), list(waiting)
     )
 
 
@@ -89,6 +92,7 @@ def status_data(
         "projects": projects,
         "findings": report.findings if report else [],
         "degraded": report.degraded if report else [],
+        "waiting": report.waiting if report else [],
         "total_cost_usd": round(sum(costs.values()), 6),
         "live_agents": sorted(active),
     }
@@ -125,6 +129,7 @@ def render_table(data: dict[str, Any]) -> str:
     )
     lines.extend(f"problem: {f}" for f in data["findings"])
     lines.extend(f"degraded: {d}" for d in data["degraded"])
+    lines.extend(f"waiting: {w}" for w in data["waiting"])
     if data["source"] is None:
         lines.insert(0, "(the daemon has not reconciled yet: no list seen)")
     return "\n".join(lines)

@@ -316,3 +316,31 @@ def test_spent_budget_holds_new_runs_and_says_why(worlds: list[World], tmp_path:
     (row,) = data["projects"]
     assert row["note"] == "project budget spent ($0.75 of $0.50)"
     assert data["total_cost_usd"] == 0.75
+
+
+def test_an_editors_lock_holds_the_write_back_and_status_says_so(
+    worlds: list[World], tmp_path: Path
+) -> None:
+    world = world_with(
+        worlds,
+        tmp_path,
+        ["lambda"],
+        QUICK,
+        rows=["lambda,1,Pending,,,,,,"],
+        priority_source={"csv": {"lock_wait": 0.1}},
+    )
+    daemon = Daemon(world.config())
+    tick_until(daemon, lambda: status_of(world, "lambda") is P.IN_PROGRESS)
+    lock = tmp_path / ".~lock.priorities.csv#"
+    lock.write_text(",person,laptop,23.11.2026 16:00,file:///home/person/.config/libreoffice/4;")
+    store = StateStore(world.state / "sidekick.db")
+    tick_until(daemon, lambda: [r.state for r in store.runs("lambda")] == ["finished"])
+    daemon.run_once()
+    assert status_of(world, "lambda") is P.IN_PROGRESS, "the file is not written while locked"
+    data = json.loads(sidekick(world, "status", "--json").stdout)
+    (waiting,) = data["waiting"]
+    assert waiting.startswith("1 update(s) not yet written") and ".~lock.priorities.csv#" in waiting
+    assert "waiting: 1 update(s)" in sidekick(world, "status").stdout
+    lock.unlink()
+    tick_until(daemon, lambda: status_of(world, "lambda") is P.COMPLETE)
+    assert json.loads(sidekick(world, "status", "--json").stdout)["waiting"] == []

@@ -19,12 +19,13 @@ failures (429/5xx, with ``Retry-After``) can be queued, and hooks let a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import secrets
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -35,6 +36,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth import exceptions as auth_exceptions
 from google.auth import jwt
+from pytest import MonkeyPatch
 
 Grid = list[list[str]]
 
@@ -329,6 +331,11 @@ class SheetsStandIn:
         only = None if kinds is None else frozenset(kinds)
         with self.lock:
             self._failures.extend(Failure(status, only, after) for _ in range(times))
+
+    def recover(self) -> None:
+        """Drop every failure still queued: the outage is over."""
+        with self.lock:
+            self._failures.clear()
 
     def before(self, kind: str, action: Callable[[], None]) -> None:
         """Run ``action`` once, right before the next request of this kind is served."""
@@ -658,6 +665,15 @@ class Sheet:
                 reverse=reverse,
             )
             self._grid[1:] = body
+
+
+@contextlib.contextmanager
+def serving(monkeypatch: MonkeyPatch) -> Iterator[SheetsStandIn]:
+    """A running stand-in, with this process's HTTPS kept on it (see proxy_environment)."""
+    with SheetsStandIn() as standin:
+        for name, value in standin.proxy_environment().items():
+            monkeypatch.setenv(name, value)
+        yield standin
 
 
 # --- a service-account key pointing at the stand-in --------------------------------------

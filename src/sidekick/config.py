@@ -48,6 +48,7 @@ class SheetsSourceConfig:
     worksheet: str = "Sheet1"
     poll_interval: float = 15.0
     requests_per_minute: int = 60
+    retry_deadline: float = 20.0
     api_base_url: str | None = None
 
 

@@ -100,6 +100,7 @@ class Daemon:
         )
         self._finished_seen: set[str] = set()
         self._degraded_checked = 0.0
+        self._runtimes_degraded: list[str] = []
 
     # --- what other threads and signals may call ---------------------------------
 
@@ -182,6 +183,7 @@ class Daemon:
         self._beat.last_reconcile_ok = True
         self._beat.last_error = ""
         if result.snapshot is not None:
+            self._check_degraded()
             self._report(result.snapshot, result.postponed)
             if self.parts.watcher is not None:
                 self.parts.watcher.acknowledge(result.snapshot.version)
@@ -217,13 +219,15 @@ class Daemon:
             )
 
     def _check_degraded(self) -> None:
-        """Runtimes that stopped answering make the daemon degraded, not crashed."""
-        degraded = getattr(self.parts.runner, "degraded", None)
+        """Runtimes or a list service that stopped answering make the daemon degraded."""
+        runtimes = getattr(self.parts.runner, "degraded", None)
         now = time.monotonic()
-        if degraded is None or now - self._degraded_checked < DEGRADED_CHECK_SECONDS:
-            return
-        self._degraded_checked = now
-        self._beat.degraded = list(degraded())
+        if runtimes is not None and now - self._degraded_checked >= DEGRADED_CHECK_SECONDS:
+            self._degraded_checked = now
+            self._runtimes_degraded = list(runtimes())
+        unreachable = getattr(self.parts.source, "unreachable", "")
+        source = [f"priority source unreachable, using the list as last read: {unreachable}"]
+        self._beat.degraded = [*self._runtimes_degraded, *(source if unreachable else [])]
 
     def _write_beat(self) -> None:
         self._check_degraded()

@@ -19,7 +19,13 @@ from pathlib import Path
 
 from sidekick import claude_code
 from sidekick.config import Config
-from sidekick.errors import AgentAlreadyRunning, SidekickError, SourceLocked, WriteConflict
+from sidekick.errors import (
+    AgentAlreadyRunning,
+    SidekickError,
+    SourceLocked,
+    SourceUnreachable,
+    WriteConflict,
+)
 from sidekick.launch import build_launch
 from sidekick.models import AgentRun, Project, ProjectStatus, RowUpdate, Snapshot
 from sidekick.planner import (
@@ -106,7 +112,7 @@ class Reconciler:
         if updates:
             try:
                 written = self.source.write_back(updates)
-            except (SourceLocked, WriteConflict) as exc:
+            except (SourceLocked, SourceUnreachable, WriteConflict) as exc:
                 logger.warning("write-back postponed: %s", exc)
                 result.errors.append(str(exc))
                 result.postponed = str(exc)

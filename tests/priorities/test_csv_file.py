@@ -100,6 +100,18 @@ def test_unparseable_file_keeps_the_last_good_list(csv_path: Path) -> None:
     assert "header row required" in str(again.findings[-1])
 
 
+def test_the_last_good_list_is_the_one_written_not_an_older_load(csv_path: Path) -> None:
+    # Serving the list from before the write-back would show a finished project
+    # Pending again, and the daemon would start it a second time.
+    write(csv_path, HEADER + "a,1,Pending,,,,,,\n")
+    source = LastGoodSource(CsvPrioritySource(csv_path))
+    source.load()
+    source.write_back([RowUpdate("a", ProjectStatus.COMPLETE, "sidekick-a", "done")])
+    write(csv_path, "")
+    (project,) = source.load().projects
+    assert project.status is ProjectStatus.COMPLETE
+
+
 def test_missing_file_is_unreadable_with_its_path(csv_path: Path) -> None:
     with pytest.raises(SourceUnreadable, match=str(csv_path)):
         CsvPrioritySource(csv_path).load()

@@ -34,6 +34,7 @@ from tests.sheets_server import (
     VALUES_GET,
     Sheet,
     SheetsStandIn,
+    serving,
     write_service_account_key,
 )
 
@@ -59,9 +60,7 @@ class FakeTime:
 
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[SheetsStandIn]:
-    with SheetsStandIn() as standin:
-        for name, value in standin.proxy_environment().items():
-            monkeypatch.setenv(name, value)
+    with serving(monkeypatch) as standin:
         yield standin
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import ParamSpec, Protocol, TypeVar
 
-from sidekick.errors import SourceUnreadable
+from sidekick.errors import SourceUnreachable, SourceUnreadable
 from sidekick.models import Finding, Project, ProjectStatus, RowUpdate, Snapshot, WriteResult
 
 logger = logging.getLogger(__name__)
@@ -278,27 +278,60 @@ def _drop_duplicates(
 
 
 class LastGoodSource:
-    """Wraps a source so that an unparseable list keeps the last good one in force."""
+    """Keeps the last good list in force while a newer one cannot be had.
+
+    A file that does not parse serves the last list with a finding saying why.
+    A service that does not answer (Google down, quota spent past the retry
+    deadline) serves it too, and ``unreachable`` says why until it answers
+    again; a write-back that found it unreachable spares the load that follows
+    in the same reconcile a second wait for the deadline.
+    """
 
     def __init__(self, inner: PrioritySource) -> None:
         self.inner = inner
         self._last: Snapshot | None = None
+        self._skip_next_load = False
+        self.unreachable = ""
 
     @property
     def name(self) -> str:
         return self.inner.name
 
     def load(self) -> Snapshot:
+        if self._skip_next_load and self._last is not None:
+            self._skip_next_load = False
+            return self._last
         try:
             snapshot = self.inner.load()
+        except SourceUnreachable as exc:
+            if self._last is None:
+                raise
+            self.unreachable = str(exc)
+            logger.warning("%s; serving the list as last read", exc)
+            return self._last
         except SourceUnreadable as exc:
             if self._last is None:
                 raise
             logger.error("%s; keeping the last good list in force", exc)
             finding = Finding(self.name, 0, "", f"{exc.problem}; keeping the last good list")
             return replace(self._last, findings=(*self._last.findings, finding))
-        self._last = snapshot
+        self._keep(snapshot)
         return snapshot
 
     def write_back(self, updates: Sequence[RowUpdate]) -> WriteResult:
-        return self.inner.write_back(updates)
+        try:
+            result = self.inner.write_back(updates)
+        except SourceUnreachable as exc:
+            self.unreachable = str(exc)
+            self._skip_next_load = True
+            raise
+        if result.snapshot is not None:
+            # The list as written is the last good one: serving an older one later
+            # would show a finished project Pending again.
+            self._keep(result.snapshot)
+        return result
+
+    def _keep(self, snapshot: Snapshot) -> None:
+        self._last = snapshot
+        self._skip_next_load = False
+        self.unreachable = ""

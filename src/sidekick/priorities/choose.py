@@ -22,6 +22,7 @@ def build_source(config: Config, announce: Callable[[str], None] | None = None) 
             credentials_file=sheets.credentials_file,
             models=models,
             requests_per_minute=sheets.requests_per_minute,
+            retry_deadline=sheets.retry_deadline,
             api_base_url=sheets.api_base_url,
         )
     csv = config.priority_source.csv

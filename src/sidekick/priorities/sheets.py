@@ -38,7 +38,7 @@ from gspread.exceptions import APIError
 from gspread.http_client import HTTPClient, ParamsType
 from gspread.utils import absolute_range_name, rowcol_to_a1
 
-from sidekick.errors import PrioritySourceError, SourceUnreadable
+from sidekick.errors import PrioritySourceError, SourceUnreachable, SourceUnreadable
 from sidekick.models import RowUpdate, Snapshot, WriteResult
 from sidekick.priorities.base import Header, content_version, parse_header, parse_rows
 
@@ -58,7 +58,7 @@ Grid = list[list[str]]
 
 
 @dataclass(eq=False)
-class SheetsUnavailable(PrioritySourceError):
+class SheetsUnavailable(SourceUnreachable):
     """Google kept failing (429, 5xx, no connection) until the retry deadline."""
 
     operation: str = ""

@@ -2,10 +2,10 @@
 
 All reconciles run on the main thread, one at a time. Everything else only
 asks for one sooner: the list watcher on a save, the exit listeners when an
-agent ends (the agent wrapper's bell, the engine's events), and two
-APScheduler jobs as the safety net (an agent poll, the periodic reconcile). Signal handlers only set
-a flag; the loop notices it within half a second and stops cleanly, leaving
-the agents running for the next start to adopt.
+agent ends (the agent wrapper's bell, the engine's events), and two APScheduler
+jobs as the safety net (an agent poll, the periodic reconcile). Signal handlers
+only set a flag; the loop notices it within half a second and stops cleanly,
+leaving the agents running for the next start to adopt.
 """
 
 from __future__ import annotations

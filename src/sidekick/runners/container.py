@@ -372,10 +372,14 @@ class ContainerExits:
         missed = False
         while not self._stopping.is_set():
             try:
-                self._stream = self.engine.events()
+                stream = self._stream = self.engine.events()
+                if self._stopping.is_set():
+                    # stop() ran while this subscribed and had no stream to close.
+                    stream.close()
+                    return
                 if missed:
                     self._on_exit()
-                for event in self._stream:
+                for event in stream:
                     if event.action in EXIT_ACTIONS:
                         self._wait_until_listed_ended(event)
                         self._on_exit()

@@ -20,8 +20,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sidekick.priorities.base import collector_paused
-
 BOM = "\ufeff"
 
 _EOL = re.compile(r"\r\n|\n|\r")
@@ -47,7 +45,6 @@ class Record:
     problems: list[tuple[int, str]] = field(default_factory=list)
 
 
-@collector_paused
 def tokenize(text: str) -> list[Record]:
     """Split the text into records; a BOM at the start is not part of any field.
 

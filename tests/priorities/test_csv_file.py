@@ -8,6 +8,7 @@ import pytest
 
 from sidekick.errors import SourceLocked, SourceUnreadable
 from sidekick.models import ProjectStatus, RowUpdate
+from sidekick.priorities import csv_file
 from sidekick.priorities.base import LastGoodSource, content_version
 from sidekick.priorities.csv_file import CsvPrioritySource
 
@@ -295,3 +296,23 @@ def test_unterminated_quote_skips_only_its_row(csv_path: Path) -> None:
     snapshot = CsvPrioritySource(csv_path).load()
     assert [p.name for p in snapshot.projects] == ["b"]
     assert snapshot.findings[0].line == 2 and "never closed" in snapshot.findings[0].problem
+
+
+def test_a_write_back_after_a_load_does_not_tokenize_the_same_bytes_again(
+    csv_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(csv_path, HEADER + "a,1,Pending,,,,,,\nb,2,Pending,,,,,,\n")
+    source = CsvPrioritySource(csv_path)
+    source.load()
+    calls: list[str] = []
+    real = csv_file.tokenize
+    monkeypatch.setattr(csv_file, "tokenize", lambda text: calls.append(text) or real(text))
+    source.write_back([RowUpdate("a", ProjectStatus.IN_PROGRESS, "sidekick-a", "started")])
+    assert calls == []
+    # A person's save of the same length: new bytes, so they are read afresh.
+    write(csv_path, HEADER + "a,1,In Progress,sidekick-a,started,,,,\nb,3,Pending,,,,,,\n")
+    source.write_back([RowUpdate("b", ProjectStatus.COMPLETE, "sidekick-b", "done")])
+    assert len(calls) == 1
+    rows = source.load().by_name()
+    assert rows["b"].priority == 3 and rows["b"].status is ProjectStatus.COMPLETE
+    assert rows["a"].status is ProjectStatus.IN_PROGRESS

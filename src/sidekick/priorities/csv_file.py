@@ -65,6 +65,7 @@ class CsvPrioritySource:
         self._clock = clock
         self._sleep = sleep
         self._last: Snapshot | None = None
+        self._table: _Table | None = None
 
     @property
     def name(self) -> str:
@@ -81,7 +82,12 @@ class CsvPrioritySource:
         return self._snapshot(self._parse(raw))
 
     def _read(self) -> _Table:
-        return self._parse(self._read_bytes())
+        """The file as a table; the bytes last parsed are not tokenized again."""
+        raw = self._read_bytes()
+        table = self._table
+        if table is not None and table.raw == raw:
+            return table
+        return self._parse(raw)
 
     def _read_bytes(self) -> bytes:
         try:
@@ -97,7 +103,8 @@ class CsvPrioritySource:
         if not records or all(not v.strip() for v in records[0].values):
             raise SourceUnreadable(self.name, "line 1: header row required")
         header = parse_header(records[0].values, self.name, records[0].line)
-        return _Table(raw, text, records, header)
+        self._table = _Table(raw, text, records, header)
+        return self._table
 
     def _snapshot(self, table: _Table) -> Snapshot:
         rows = ((r.line, r.values) for r in table.records[1:] if not r.problems)

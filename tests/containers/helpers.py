@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import docker
 import pytest
-
-T = TypeVar("T")
 
 BASE_IMAGE = os.environ.get("SIDEKICK_BASE_IMAGE", "sidekick-base:bookworm")
 TEST_LABEL = "sidekick-tests.session"
@@ -45,15 +41,3 @@ def project_dir(root: Path, name: str = "project") -> Path:
     directory = root / name
     directory.mkdir(parents=True, exist_ok=True)
     return directory
-
-
-def wait_until(condition: Callable[[], T], timeout: float = 20.0, step: float = 0.05) -> T:
-    """Poll until the condition returns something truthy; fail with the last value."""
-    deadline = time.monotonic() + timeout
-    value = condition()
-    while not value:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not met within {timeout} s (last: {value!r})")
-        time.sleep(step)
-        value = condition()
-    return value

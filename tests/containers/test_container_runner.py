@@ -17,7 +17,8 @@ from sidekick.containers.spec import ContainerSpec, container_name
 from sidekick.errors import AgentAlreadyRunning, RunnerError
 from sidekick.runners.base import LaunchSpec, exit_status_path, read_exit_status
 from sidekick.runners.container import ContainerExits, ContainerRunner
-from tests.containers.helpers import project_dir, raw_labels, wait_until
+from tests.containers.helpers import project_dir, raw_labels
+from tests.polling import wait_until
 
 
 def profile(image: str | None, **fields: Any) -> AgentProfile:

@@ -16,7 +16,8 @@ from sidekick.daemon import Daemon, Parts, build_source
 from sidekick.models import ProjectStatus, agent_key, slugify
 from sidekick.runners.container import ContainerRunner
 from sidekick.state import StateStore
-from tests.daemon.world import World, make_world, wait_for
+from tests.daemon.world import World, make_world
+from tests.polling import wait_until
 
 P = ProjectStatus
 
@@ -66,7 +67,7 @@ def tick_until(daemon: Daemon, condition: Any, timeout: float = 30.0) -> None:
         daemon.run_once()
         return condition()
 
-    wait_for(ticked, timeout=timeout, step=0.1)
+    wait_until(ticked, timeout=timeout, step=0.1)
 
 
 def unique(name: str) -> str:

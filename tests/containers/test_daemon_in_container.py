@@ -28,9 +28,10 @@ import yaml
 
 from sidekick.models import ProjectStatus, agent_key
 from sidekick.priorities.csv_file import CsvPrioritySource
-from tests.containers.helpers import SESSION, engine_socket_path, raw_labels, wait_until
+from tests.containers.helpers import SESSION, engine_socket_path, raw_labels
 from tests.daemon.world import HEADER
 from tests.needs import missing
+from tests.polling import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 BUILT_TAG = f"sidekick-tests-orchestrator:{SESSION}"

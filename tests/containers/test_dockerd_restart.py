@@ -19,8 +19,9 @@ import pytest
 
 from sidekick.health import heartbeat_path, read_heartbeat, verdict
 from sidekick.models import ProjectStatus, agent_key
-from tests.containers.helpers import TEST_LABEL, wait_until
+from tests.containers.helpers import TEST_LABEL
 from tests.containers.test_daemon_container import container_daemon, container_world, tick_until
+from tests.polling import wait_until
 
 RESTART_ENV = "SIDEKICK_TEST_RESTART_DOCKERD"
 

@@ -19,7 +19,8 @@ from sidekick.containers.errors import (
 )
 from sidekick.containers.records import ContainerEvent
 from sidekick.containers.spec import Bind, ContainerSpec, Limits, container_name
-from tests.containers.helpers import project_dir, raw_labels, wait_until
+from tests.containers.helpers import project_dir, raw_labels
+from tests.polling import wait_until
 
 
 def spec_for(slug: str, image: str, command: tuple[str, ...], **fields: Any) -> ContainerSpec:

@@ -12,9 +12,10 @@ import pytest
 from sidekick.daemon import Daemon
 from sidekick.models import ProjectStatus
 from sidekick.state import StateStore
-from tests.daemon.world import World, make_world, wait_for
+from tests.daemon.world import World, make_world
 from tests.mockapi import MockServer, mock_server
 from tests.needs import missing
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.claude
 
@@ -62,7 +63,7 @@ def test_claude_code_agents_complete_and_fail_as_the_api_says(world: World) -> N
             and rows["stormy"].status is ProjectStatus.FAILED
         )
 
-    wait_for(settled, timeout=180, step=0.2)
+    wait_until(settled, timeout=180, step=0.2)
 
     project = world.root / "projects" / "writer"
     assert (project / "NOTES.md").read_text() == "# Notes\n\nstatus: done\n"

@@ -13,7 +13,8 @@ import pytest
 
 from sidekick.models import ProjectStatus
 from sidekick.state import StateStore
-from tests.daemon.world import World, make_world, wait_for
+from tests.daemon.world import World, make_world
+from tests.polling import wait_until
 
 # Each agent takes a lock directory in its project; finding it taken means two
 # agents of one project were alive at once, whatever their session names were.
@@ -58,7 +59,7 @@ def test_sigkill_at_random_points_never_duplicates_and_never_loses_a_run(world: 
             break
     final = start_daemon(world)
     try:
-        wait_for(
+        wait_until(
             lambda: all(r.status is ProjectStatus.COMPLETE for r in world.rows().values()),
             timeout=60,
         )

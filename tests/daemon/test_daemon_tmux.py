@@ -16,7 +16,8 @@ import pytest
 from sidekick.daemon import Daemon
 from sidekick.models import ProjectStatus
 from sidekick.state import StateStore
-from tests.daemon.world import World, make_world, wait_for
+from tests.daemon.world import World, make_world
+from tests.polling import wait_until
 
 P = ProjectStatus
 QUICK = ["sh", "-c", "echo working on {project}; echo '{next_action}' > note.txt"]
@@ -41,7 +42,7 @@ def tick_until(daemon: Daemon, condition: object, timeout: float = 15.0) -> None
         daemon.run_once()
         return condition()  # type: ignore[operator]
 
-    wait_for(ticked, timeout=timeout, step=0.05)
+    wait_until(ticked, timeout=timeout, step=0.05)
 
 
 def status_of(world: World, name: str) -> ProjectStatus:
@@ -169,9 +170,9 @@ def test_a_save_triggers_a_launch_without_waiting_for_the_interval(
     thread = threading.Thread(target=daemon.run)
     thread.start()
     try:
-        wait_for((world.state / "heartbeat.json").exists)
+        wait_until((world.state / "heartbeat.json").exists)
         world.save(["eps,1,Pending,,,write a note,,,"])
-        wait_for(lambda: status_of(world, "eps") is P.COMPLETE, timeout=10)
+        wait_until(lambda: status_of(world, "eps") is P.COMPLETE, timeout=10)
         note = tmp_path / "projects" / "eps" / "note.txt"
         assert note.read_text().strip() == "write a note"
     finally:
@@ -191,10 +192,10 @@ def test_an_agents_end_triggers_a_reconcile_without_waiting_for_a_poll(
     thread = threading.Thread(target=daemon.run)
     thread.start()
     try:
-        wait_for(lambda: status_of(world, "iota") is P.IN_PROGRESS)
+        wait_until(lambda: status_of(world, "iota") is P.IN_PROGRESS)
         (tmp_path / "projects" / "iota" / "go").touch()
-        wait_for(lambda: status_of(world, "iota") is P.COMPLETE, timeout=5)
-        wait_for(lambda: world.sessions() == [], timeout=5)
+        wait_until(lambda: status_of(world, "iota") is P.COMPLETE, timeout=5)
+        wait_until(lambda: world.sessions() == [], timeout=5)
     finally:
         daemon.request_stop()
         thread.join(10)
@@ -223,7 +224,7 @@ def test_stopping_the_daemon_leaves_agents_running_for_the_next_to_adopt(
         text=True,
     )
     try:
-        wait_for(lambda: status_of(world, "zeta") is P.IN_PROGRESS)
+        wait_until(lambda: status_of(world, "zeta") is P.IN_PROGRESS)
         assert sidekick(world, "check").returncode == 0
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(10) == 0

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import subprocess
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,15 +91,3 @@ def make_world(
     world = World(root, config_path)
     world.save(rows)
     return world
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 10.0, step: float = 0.02) -> object:
-    """Poll until the condition holds; fail with the last value when it never does."""
-    deadline = time.monotonic() + timeout
-    value = condition()
-    while not value:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s (last: {value!r})")
-        time.sleep(step)
-        value = condition()
-    return value

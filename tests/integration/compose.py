@@ -18,14 +18,14 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import docker
 from docker.errors import ImageNotFound, NotFound
 
-logger = logging.getLogger(__name__)
+from tests.polling import wait_until
 
-T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -168,18 +168,6 @@ def health(container: Any) -> str:
     container.reload()
     state = container.attrs["State"]
     return str(state.get("Health", {}).get("Status", state["Status"]))
-
-
-def wait_until(condition: Callable[[], T], timeout: float, what: str, step: float = 0.2) -> T:
-    """Poll until the condition returns something truthy; fail naming what was awaited."""
-    deadline = time.monotonic() + timeout
-    value = condition()
-    while not value:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:.0f} s (last: {value!r})")
-        time.sleep(step)
-        value = condition()
-    return value
 
 
 def wait_healthy(container: Any, timeout: float = 90.0) -> float:

@@ -21,8 +21,8 @@ from tests.integration.compose import (
     container_of,
     image,
     wait_healthy,
-    wait_until,
 )
+from tests.polling import wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(3600)]
 

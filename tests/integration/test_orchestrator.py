@@ -31,10 +31,10 @@ from tests.integration.compose import (
     runs_of,
     tmux_sessions,
     wait_healthy,
-    wait_until,
 )
 from tests.integration.world import World
 from tests.needs import missing
+from tests.polling import wait_until
 
 logger = logging.getLogger(__name__)
 

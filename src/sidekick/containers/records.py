@@ -20,8 +20,22 @@ FRAME_HEADER = struct.Struct(">BxxxL")
 _EXITED = re.compile(r"^Exited \((-?\d+)\)")
 
 
+class _Labelled:
+    """What sidekick's labels say about a container or one of its events."""
+
+    labels: Mapping[str, str]
+
+    @property
+    def project(self) -> str:
+        return self.labels.get(LABEL_PROJECT, "")
+
+    @property
+    def run_id(self) -> str:
+        return self.labels.get(LABEL_RUN, "")
+
+
 @dataclass(frozen=True)
-class ContainerInfo:
+class ContainerInfo(_Labelled):
     """One container as the engine reported it (a list row or a full inspect)."""
 
     id: str
@@ -39,14 +53,6 @@ class ContainerInfo:
     @property
     def managed(self) -> bool:
         return self.labels.get(LABEL_MANAGED) == "true"
-
-    @property
-    def project(self) -> str:
-        return self.labels.get(LABEL_PROJECT, "")
-
-    @property
-    def run_id(self) -> str:
-        return self.labels.get(LABEL_RUN, "")
 
     @property
     def ended(self) -> bool:
@@ -176,7 +182,7 @@ def _read_exactly(read: Callable[[int], bytes], size: int) -> bytes:
 
 
 @dataclass(frozen=True)
-class ContainerEvent:
+class ContainerEvent(_Labelled):
     """A state change of a managed container: create, start, die, stop, destroy, ..."""
 
     action: str
@@ -185,14 +191,6 @@ class ContainerEvent:
     labels: Mapping[str, str]
     time: datetime
     exit_code: int | None = None
-
-    @property
-    def project(self) -> str:
-        return self.labels.get(LABEL_PROJECT, "")
-
-    @property
-    def run_id(self) -> str:
-        return self.labels.get(LABEL_RUN, "")
 
     @classmethod
     def from_raw(cls, raw: Mapping[str, Any]) -> ContainerEvent:

@@ -14,12 +14,14 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from sidekick.errors import SourceUnreachable, SourceUnreadable
 from sidekick.models import Finding, Project, ProjectStatus, RowUpdate, Snapshot, WriteResult
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 COLUMNS = (
     "Project",
@@ -245,6 +247,19 @@ def _drop_duplicates(
         findings.append(Finding(source, project.line, "Project", problem))
     findings.sort(key=lambda f: f.line)
     return kept, findings
+
+
+def unique_by_name(rows: Iterable[tuple[str, T]]) -> dict[str, T]:
+    """Project name → its row, for write-back; a name on two rows is ambiguous: neither."""
+    found: dict[str, T] = {}
+    twice: set[str] = set()
+    for name, row in rows:
+        if name in found:
+            twice.add(name)
+        found[name] = row
+    for name in twice:
+        del found[name]
+    return found
 
 
 class LastGoodSource:

@@ -23,7 +23,13 @@ from pathlib import Path
 
 from sidekick.errors import SourceLocked, SourceUnreadable, WriteConflict
 from sidekick.models import Finding, Project, RowUpdate, Snapshot, WriteResult
-from sidekick.priorities.base import Header, content_version, parse_header, parse_rows
+from sidekick.priorities.base import (
+    Header,
+    content_version,
+    parse_header,
+    parse_rows,
+    unique_by_name,
+)
 from sidekick.priorities.csv_table import BOM, CellEdit, Record, replace_cells, tokenize
 from sidekick.priorities.watch import editor_lock_files
 
@@ -275,20 +281,12 @@ def _plan_edits(table: _Table, updates: Sequence[RowUpdate]) -> _EditPlan:
 
 
 def _rows_by_name(table: _Table) -> dict[str, Record]:
-    """Project name → its record; a name on two rows maps to neither (ambiguous)."""
     index = table.header.index["Project"]
-    found: dict[str, Record] = {}
-    seen_twice: set[str] = set()
-    for record in table.records[1:]:
-        if index >= len(record.values) or record.problems:
-            continue
-        name = record.values[index].strip()
-        if name in found:
-            seen_twice.add(name)
-        found[name] = record
-    for name in seen_twice:
-        del found[name]
-    return found
+    return unique_by_name(
+        (record.values[index].strip(), record)
+        for record in table.records[1:]
+        if index < len(record.values) and not record.problems
+    )
 
 
 def _cell_edits(header: Header, record: Record, update: RowUpdate) -> list[CellEdit]:

@@ -40,7 +40,13 @@ from gspread.utils import absolute_range_name, rowcol_to_a1
 
 from sidekick.errors import PrioritySourceError, SourceUnreachable, SourceUnreadable
 from sidekick.models import RowUpdate, Snapshot, WriteResult
-from sidekick.priorities.base import Header, content_version, parse_header, parse_rows
+from sidekick.priorities.base import (
+    Header,
+    content_version,
+    parse_header,
+    parse_rows,
+    unique_by_name,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -266,20 +272,10 @@ class _EditPlan:
 
 
 def _rows_by_name(grid: Grid, header: Header) -> dict[str, int]:
-    """Project name → its row index in this read; a name on two rows maps to neither."""
+    """Project name → its row index in this read (rows without a name left out)."""
     column = header.index["Project"]
-    found: dict[str, int] = {}
-    twice: set[str] = set()
-    for index, row in enumerate(grid[1:], start=1):
-        name = row[column].strip() if column < len(row) else ""
-        if not name:
-            continue
-        if name in found:
-            twice.add(name)
-        found[name] = index
-    for name in twice:
-        del found[name]
-    return found
+    names = ((_current(grid, index, column).strip(), index) for index in range(1, len(grid)))
+    return unique_by_name((name, index) for name, index in names if name)
 
 
 def _current(grid: Grid, row: int, column: int) -> str:

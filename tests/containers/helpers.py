@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import docker
-import pytest
+
+from tests.needs import missing
 
 BASE_IMAGE = os.environ.get("SIDEKICK_BASE_IMAGE", "sidekick-base:bookworm")
 TEST_LABEL = "sidekick-tests.session"
@@ -27,7 +28,7 @@ def engine_socket_path() -> str:
     for prefix in ("http+unix://", "unix://"):
         if url.startswith(prefix):
             return url[len(prefix) :]
-    pytest.skip(f"the engine is not on a Unix socket ({url})")
+    missing(f"the engine is not on a Unix socket ({url})")
     raise AssertionError
 
 

@@ -21,6 +21,7 @@ from sidekick.health import heartbeat_path, read_heartbeat, verdict
 from sidekick.models import ProjectStatus, agent_key
 from tests.containers.helpers import TEST_LABEL
 from tests.containers.test_daemon_container import container_daemon, container_world, tick_until
+from tests.needs import missing
 from tests.polling import wait_until
 
 RESTART_ENV = "SIDEKICK_TEST_RESTART_DOCKERD"
@@ -66,13 +67,13 @@ def others_running(docker_api: Any) -> list[str]:
 @pytest.fixture
 def dockerd(docker_api: Any) -> Dockerd:
     if os.environ.get(RESTART_ENV) != "1":
-        pytest.skip(f"restarts the Docker engine: set {RESTART_ENV}=1 where nothing else uses it")
+        missing(f"restarts the Docker engine: set {RESTART_ENV}=1 where nothing else uses it")
     found = find_dockerd()
     if found is None or os.geteuid() != 0:
-        pytest.skip("dockerd is not a local process this user may restart")
+        missing("dockerd is not a local process this user may restart")
     others = others_running(docker_api)
     if others:
-        pytest.skip(f"other containers run on this engine ({', '.join(others)}): not restarting")
+        missing(f"other containers run on this engine ({', '.join(others)}): not restarting")
     return found
 
 

@@ -23,6 +23,7 @@ from sidekick.errors import RunnerUnavailable
 from sidekick.runners.container import ContainerExits, ContainerRunner
 from tests.containers.helpers import engine_socket_path
 from tests.containers.proxy import SocketProxy
+from tests.needs import missing
 
 NOBODY = 65534
 
@@ -81,7 +82,7 @@ def test_a_socket_the_client_may_not_open_is_permission_denied_with_the_fix(
     docker_api: Any, public_dir: Path
 ) -> None:
     if os.geteuid() != 0:
-        pytest.skip("needs root to run a client as another user")
+        missing("needs root to run a client as another user")
     proxy = SocketProxy(public_dir / "engine.sock", engine_socket_path(), mode=0o600).start()
     try:
         as_root = ContainerEngine(ContainersConfig(docker_host=proxy.url))

@@ -8,6 +8,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from sidekick.config import ContainersConfig
 from sidekick.containers.context import (
     Kind,
@@ -15,7 +17,12 @@ from sidekick.containers.context import (
     detect_context,
 )
 from sidekick.containers.engine import ContainerEngine
-from sidekick.containers.manifests import logical_lines, strip_jsonc
+from sidekick.containers.manifests import (
+    Problem,
+    logical_lines,
+    parse_jsonc,
+    read_devcontainer,
+)
 from sidekick.containers.runtimes import Runtime, probe_docker, probe_kubectl, probe_podman
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -217,9 +224,42 @@ def test_dockerfile_lines_join_continuations_and_honour_the_escape_directive() -
     assert list(logical_lines(text)) == [(2, "FROM a AS b"), (4, "RUN x \\")]
 
 
-def test_jsonc_strips_comments_but_not_comment_marks_inside_strings() -> None:
+def test_jsonc_drops_comments_but_not_comment_marks_inside_strings() -> None:
     text = '{"url": "http://x//y", /* c */ "a": [1, 2,], // end\n}'
-    assert json.loads(strip_jsonc(text)) == {"url": "http://x//y", "a": [1, 2]}
+    assert parse_jsonc(text) == {"url": "http://x//y", "a": [1, 2]}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "echo [a, ]",
+        "echo {a: 1, }",
+        "a,}b,]c",
+        "/* kept */ and // kept",
+        'say \\"hi, ]\\" // not a comment',
+        "path\\\\, ]",
+        "Привет, ] 世界, }",
+    ],
+)
+def test_jsonc_keeps_every_string_exactly_as_written(value: str) -> None:
+    text = '{"cmd": ' + json.dumps(value) + ", // trailing comment\n}"
+    assert parse_jsonc(text) == {"cmd": value}
+
+
+def test_devcontainer_strings_keep_their_commas_and_brackets(tmp_path: Path) -> None:
+    path = tmp_path / "devcontainer.json"
+    path.write_text('{"name": "echo [a, ]", // the name\n "image": "x:1",}\n')
+    record = read_devcontainer(path)
+    assert not isinstance(record, Problem)
+    assert record.name == "echo [a, ]" and record.image == "x:1"
+
+
+def test_broken_devcontainer_is_a_problem_naming_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "devcontainer.json"
+    path.write_text('{\n  "name": \n}\n')
+    problem = read_devcontainer(path)
+    assert isinstance(problem, Problem) and problem.path == path
+    assert "not valid JSON (with comments): line 3" in problem.problem
 
 
 # --- runtimes -----------------------------------------------------------------------------

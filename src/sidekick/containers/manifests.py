@@ -7,7 +7,6 @@ others. Nothing here runs a tool or talks to an engine.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Iterator, Mapping
@@ -15,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import json5
 import yaml
 
 logger = logging.getLogger(__name__)
@@ -291,9 +291,9 @@ def read_devcontainer(path: Path) -> DevContainer | Problem:
     if isinstance(text, Problem):
         return text
     try:
-        data = json.loads(strip_jsonc(text))
-    except json.JSONDecodeError as exc:
-        return Problem(path, f"not valid JSON (with comments): line {exc.lineno}: {exc.msg}")
+        data = parse_jsonc(text)
+    except ValueError as exc:
+        return Problem(path, f"not valid JSON (with comments): {_json5_problem(exc)}")
     if not isinstance(data, dict):
         return Problem(path, "devcontainer.json must hold an object")
     return _devcontainer(path, data)
@@ -316,41 +316,10 @@ def _devcontainer(path: Path, data: Mapping[str, Any]) -> DevContainer:
     )
 
 
-def strip_jsonc(text: str) -> str:
-    """JSON with comments and trailing commas (what VS Code writes) as plain JSON."""
-    out: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        char = text[i]
-        if char == '"':
-            end = _string_end(text, i)
-            out.append(text[i:end])
-            i = end
-        elif text.startswith("//", i):
-            i = _index_or_end(text, "\n", i)
-        elif text.startswith("/*", i):
-            i = _index_or_end(text, "*/", i + 2) + 2
-        else:
-            out.append(char)
-            i += 1
-    return re.sub(r",(\s*[}\]])", r"\1", "".join(out))
-
-
-def _string_end(text: str, start: int) -> int:
-    i = start + 1
-    while i < len(text):
-        if text[i] == "\\":
-            i += 2
-            continue
-        if text[i] == '"':
-            return i + 1
-        i += 1
-    return len(text)
-
-
-def _index_or_end(text: str, needle: str, start: int) -> int:
-    found = text.find(needle, start)
-    return len(text) if found < 0 else found
+def parse_jsonc(text: str) -> Any:
+    """JSON with comments and trailing commas (what VS Code writes), parsed by a real JSON5
+    parser so that comment marks and commas inside strings stay as they were written."""
+    return json5.loads(text)
 
 
 # --- reading files ----------------------------------------------------------------------------
@@ -373,6 +342,11 @@ def _read_yaml(path: Path) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         return Problem(path, f"not valid YAML: {_yaml_problem(exc)}")
+
+
+def _json5_problem(exc: ValueError) -> str:
+    """json5 names the input ``<string>``; the Problem already names the file."""
+    return re.sub(r"^<string>:(\d+)", r"line \1:", str(exc))
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:

@@ -90,3 +90,20 @@ class AgentNotFound(RunnerError):
 
 class RunnerUnavailable(RunnerError):
     """The runtime behind the runner (tmux server, Docker engine) is not reachable."""
+
+
+# --- files sidekick wrote and reads back ----------------------------------------------
+
+
+@dataclass(eq=False)
+class StateFileError(SidekickError):
+    """A file sidekick wrote earlier (heartbeat, status report, state database) is unusable;
+    ``remedy`` says what a person can do about it, when there is something."""
+
+    file: str
+    problem: str
+    remedy: str = ""
+
+    def message(self) -> str:
+        text = f"{self.file}: {self.problem}"
+        return f"{text}: {self.remedy}" if self.remedy else text

@@ -7,13 +7,16 @@ run every few seconds.
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from sidekick import versioned
+
 HEARTBEAT_NAME = "heartbeat.json"
+# The file's major format: a reader refuses a newer one and reads every older one.
+HEARTBEAT_FORMAT = 1
 
 
 @dataclass
@@ -36,16 +39,13 @@ def heartbeat_path(state_dir: Path) -> Path:
 def write_heartbeat(path: Path, beat: Heartbeat) -> None:
     """Replace the file atomically so a reader never sees half of it."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(asdict(beat)), encoding="utf-8")
+    tmp.write_text(versioned.dump(beat, HEARTBEAT_FORMAT), encoding="utf-8")
     os.replace(tmp, path)
 
 
 def read_heartbeat(path: Path) -> Heartbeat | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-    return Heartbeat(**data)
+    """The last beat, None before the first; a file no version can read is a StateFileError."""
+    return versioned.read(Heartbeat, path, HEARTBEAT_FORMAT)
 
 
 def verdict(beat: Heartbeat | None, max_age: float, now: float | None = None) -> tuple[bool, str]:

@@ -7,17 +7,19 @@ runtime; runs and costs come from the state store.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sidekick import versioned
 from sidekick.models import AgentRun, Finding, Project
 
 STATUS_NAME = "status.json"
+# The file's major format: a reader refuses a newer one and reads every older one.
+STATUS_FORMAT = 1
 
 
 @dataclass
@@ -59,16 +61,25 @@ def build_report(
 def write_report(state_dir: Path, report: StatusReport) -> None:
     path = state_dir / STATUS_NAME
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(asdict(report)), encoding="utf-8")
+    tmp.write_text(versioned.dump(report, STATUS_FORMAT), encoding="utf-8")
     os.replace(tmp, path)
 
 
 def read_report(state_dir: Path) -> StatusReport | None:
-    try:
-        data = json.loads((state_dir / STATUS_NAME).read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-    return StatusReport(**data)
+    """The last report, None before the first; a file no version can read is a StateFileError."""
+    path = state_dir / STATUS_NAME
+    return versioned.read(StatusReport, path, STATUS_FORMAT)
+
+
+# What a row lacks when an older version wrote the report.
+_ROW_DEFAULTS: dict[str, Any] = {
+    "project": "",
+    "priority": 0,
+    "status": "",
+    "agent": "",
+    "last_update": "",
+    "gpu": False,
+}
 
 
 def status_data(
@@ -76,7 +87,8 @@ def status_data(
 ) -> dict[str, Any]:
     """One JSON-ready view joining the list, the open runs and the costs."""
     projects = []
-    for row in report.projects if report else []:
+    for written in report.projects if report else []:
+        row = {**_ROW_DEFAULTS, **written}
         run = active.get(_key_of(row["agent"], active, row["project"]))
         projects.append(
             {

@@ -40,18 +40,19 @@ RUN set -eu; \
     rm -rf /tmp/pack /root/.npm
 
 # --- the runtime dependencies, in a venv built apart ------------------------------
-# Read from pyproject.toml alone, so a code change does not reinstall them. The
-# venv gets no pip or setuptools (production never runs them) and its shared
-# objects are stripped of symbols; both together are about 35 MB.
+# Installed from the lock (requirements/runtime.txt, every version and hash
+# pinned; scripts/lock.sh refreshes it) alone, so a code change does not
+# reinstall them. The venv gets no pip or setuptools (production never runs
+# them) and its shared objects are stripped of symbols; both together are about 35 MB.
 FROM ${BASE_IMAGE} AS venv
 RUN apt-get update \
     && apt-get install -y --no-install-recommends binutils \
     && rm -rf /var/lib/apt/lists/*
 RUN python3 -m venv /opt/pip \
     && python3 -m venv --without-pip /opt/sidekick
-COPY pyproject.toml /deps/
-RUN python3 -c 'import tomllib; print(*tomllib.load(open("/deps/pyproject.toml", "rb"))["project"]["dependencies"], sep="\n")' >/deps/requirements.txt \
-    && /opt/pip/bin/pip --python /opt/sidekick/bin/python install --quiet --no-cache-dir -r /deps/requirements.txt \
+COPY requirements/runtime.txt /deps/
+RUN /opt/pip/bin/pip --python /opt/sidekick/bin/python install --quiet --no-cache-dir \
+        --require-hashes -r /deps/runtime.txt \
     && find /opt/sidekick -name '*.so' -exec strip --strip-unneeded {} +
 
 # --- system: OS packages, the CLI and the dependencies ------------------------------
@@ -117,11 +118,11 @@ FROM system AS test-deps
 RUN apt-get update \
     && apt-get install -y --no-install-recommends vim sed procps less htop \
     && rm -rf /var/lib/apt/lists/*
-# The test dependencies, and pip itself: test and dev run pip inside.
-COPY pyproject.toml /deps/
+# The test dependencies from their lock (the runtime ones are already there at
+# the same pins), and pip itself: test and dev run pip inside.
+COPY requirements/test.txt /deps/
 RUN python -m ensurepip --upgrade --default-pip >/dev/null \
-    && python -c 'import tomllib; print(*tomllib.load(open("/deps/pyproject.toml", "rb"))["project"]["optional-dependencies"]["test"], sep="\n")' >/deps/requirements.txt \
-    && python -m pip install --quiet -r /deps/requirements.txt \
+    && python -m pip install --quiet --require-hashes -r /deps/test.txt \
     && rm -rf /deps
 
 # --- test -------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the whole test suite, preparing this machine first where it lacks something:
 # tmux, vim and sed (the editor-save tests), a virtualenv with the package and its
-# test dependencies, the pinned Claude Code CLI, and a Docker engine with Compose
+# test dependencies from the lock, the pinned Claude Code CLI, and a Docker engine with Compose
 # and the local base image. Installing system packages and starting dockerd need
 # root on Debian; without root, what is missing is reported and those tests skip
 # (or fail, under CI=true). Arguments go to pytest.
@@ -31,8 +31,19 @@ python="${PYTHON:-python3}"
 if [[ ! -x .venv/bin/python ]]; then
     "$python" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[test]'
+# The dependencies come from the lock alone (scripts/lock.sh refreshes it) and the
+# package goes in without them. The stamp holds the lock's and pyproject's hash,
+# so a .venv made from an older lock is brought to the new pins, not kept.
+lock=requirements/test.txt
+stamp=.venv/.sidekick-lock.sha256
+wanted_stamp="$(cat "$lock" pyproject.toml | sha256sum | cut -d' ' -f1)"
+if [[ "$(cat "$stamp" 2>/dev/null)" != "$wanted_stamp" ]]; then
+    echo "tests/run.sh: installing the dependencies from $lock"
+    .venv/bin/python -m pip install --quiet --upgrade pip
+    .venv/bin/python -m pip install --quiet --require-hashes -r "$lock"
+    .venv/bin/python -m pip install --quiet --no-deps -e .
+    echo "$wanted_stamp" >"$stamp"
+fi
 
 bash .ci/install-claude-code.sh || echo "tests/run.sh: Claude Code CLI not installed" >&2
 if [[ -f .ci/install-docker.sh ]]; then

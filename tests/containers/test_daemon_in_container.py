@@ -41,9 +41,9 @@ DOCKERFILE = """
 FROM {base}
 RUN python3 -m venv /opt/sidekick
 ENV PATH=/opt/sidekick/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+COPY requirements/runtime.txt /deps/
+RUN pip install --quiet --require-hashes -r /deps/runtime.txt
 COPY pyproject.toml README.md /src/
-RUN mkdir -p /src/src/sidekick && touch /src/src/sidekick/__init__.py \\
-    && pip install --quiet /src && pip uninstall --quiet -y sidekick
 COPY src /src/src
 RUN pip install --quiet --no-deps /src
 """
@@ -64,7 +64,7 @@ Daemon(config, Parts(build_source(config), ContainerRunner.from_config(config), 
 def build_context(base_image: str) -> io.BytesIO:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name in ("pyproject.toml", "README.md", "src"):
+        for name in ("pyproject.toml", "README.md", "src", "requirements/runtime.txt"):
             tar.add(REPO / name, arcname=name, filter=_no_caches)
         dockerfile = DOCKERFILE.format(base=base_image).encode()
         info = tarfile.TarInfo("Dockerfile")

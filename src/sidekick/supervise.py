@@ -4,7 +4,8 @@ The container's init (tini) runs ``sidekick supervise``, which runs ``sidekick
 run`` as a child and starts it again if it dies. The agents' tmux server is a
 separate daemonised process, so neither a daemon crash nor its restart touches
 the agents; the new daemon adopts them. SIGTERM and SIGINT are passed to the
-child and end the supervision once the child has stopped.
+child and end the supervision once the child has stopped; they cut a restart
+backoff short, so ``docker compose stop`` never waits out its grace period.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Sequence
-from types import FrameType
+
+from sidekick.stopping import StopRequest
 
 logger = logging.getLogger(__name__)
 
 MAX_BACKOFF = 30.0
 HEALTHY_RUN = 60.0
+# How often a running child is checked for its exit while no stop comes.
+CHILD_POLL = 0.2
 
 
 class Supervisor:
@@ -27,52 +31,45 @@ class Supervisor:
         self,
         argv: Sequence[str],
         *,
+        stop: StopRequest | None = None,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        first_backoff: float = 1.0,
     ) -> None:
         self.argv = list(argv)
+        self.stop = stop or StopRequest()
         self._clock = clock
-        self._sleep = sleep
-        self._stop_signal = 0
-
-    def on_signal(self, signum: int, frame: FrameType | None) -> None:
-        self._stop_signal = signum
-
-    @property
-    def _stopping(self) -> bool:
-        return self._stop_signal != 0
+        self._first_backoff = first_backoff
 
     def run(self) -> int:
-        backoff = 1.0
+        backoff = self._first_backoff
         while True:
             started = self._clock()
             code = self._run_child()
-            if self._stopping:
+            if self.stop.requested:
                 return code
             ran_for = self._clock() - started
-            backoff = 1.0 if ran_for > HEALTHY_RUN else min(backoff * 2, MAX_BACKOFF)
+            backoff = (
+                self._first_backoff if ran_for > HEALTHY_RUN else min(backoff * 2, MAX_BACKOFF)
+            )
             logger.error(
                 "daemon exited with %d after %.0f s; restarting in %.0f s", code, ran_for, backoff
             )
-            self._sleep(backoff)
-            if self._stopping:
+            if self.stop.wait(backoff):
                 return code
 
     def _run_child(self) -> int:
         child = subprocess.Popen(self.argv)
-        forwarded = False
-        while True:
-            try:
-                return child.wait(timeout=0.2)
-            except subprocess.TimeoutExpired:
-                if self._stopping and not forwarded:
-                    child.send_signal(self._stop_signal)
-                    forwarded = True
+        while not self.stop.wait(CHILD_POLL):
+            code = child.poll()
+            if code is not None:
+                return code
+        child.send_signal(self.stop.signum or signal.SIGTERM)
+        return child.wait()
 
 
 def supervise(argv: Sequence[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s supervise: %(message)s")
     supervisor = Supervisor(argv)
-    signal.signal(signal.SIGTERM, supervisor.on_signal)
-    signal.signal(signal.SIGINT, supervisor.on_signal)
+    signal.signal(signal.SIGTERM, supervisor.stop.on_signal)
+    signal.signal(signal.SIGINT, supervisor.stop.on_signal)
     return supervisor.run()

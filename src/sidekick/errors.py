@@ -62,6 +62,10 @@ class SourceLocked(PrioritySourceError):
     """An editor holds the list open (its lock file exists); try again later."""
 
 
+class SourceUnsettled(SourceLocked):
+    """A program is still saving the list, or it reads half written; try again later."""
+
+
 class SourceUnreachable(PrioritySourceError):
     """The list's service did not answer within its retry deadline; it may later."""
 

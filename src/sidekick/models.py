@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import enum
 import functools
+import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -31,16 +33,86 @@ class ProjectStatus(enum.Enum):
         raise ValueError(f"unknown status {text!r} (expected one of: {choices})")
 
 
-@functools.lru_cache(maxsize=65536)
-def slugify(name: str) -> str:
-    """A stable, tmux- and Docker-safe key part for a project name."""
+# The readable part of a key for names in Cyrillic and Greek; other letters
+# lose their accents (NFKD) and anything still not ASCII is left to the hash.
+_TRANSLITERATION = str.maketrans(
+    {
+        **dict(zip("абвгдезийклмнопрстуфыэ", "abvgdezijklmnoprstufye", strict=True)),
+        **{
+            "ё": "e",
+            "ж": "zh",
+            "\N{CYRILLIC SMALL LETTER HA}": "kh",
+            "ц": "ts",
+            "ч": "ch",
+            "ш": "sh",
+            "щ": "shch",
+        },
+        **{
+            "ъ": "",
+            "ь": "",
+            "ю": "yu",
+            "я": "ya",
+            "є": "ye",
+            "\N{CYRILLIC SMALL LETTER BYELORUSSIAN-UKRAINIAN I}": "i",
+            "ї": "yi",
+            "ґ": "g",
+        },
+        **dict(zip("αβγδεζηικλμνξοπρσςτυφω", "abgdeziiklmnxoprsstyfo", strict=True)),
+        **{"θ": "th", "χ": "ch", "ψ": "ps"},
+    }
+)
+# Longer keys are shortened and hashed: log and config directories are named
+# after the key, and a file name has a length limit.
+_PLAIN_KEY_LIMIT = 64
+_READABLE_LIMIT = 40
+_HASH_LENGTH = 8
+
+
+def identity_text(name: str) -> str:
+    """The text that identifies a project: names equal here are the same project.
+
+    Case, Unicode normal form and runs of white space do not make two projects.
+    """
+    return " ".join(unicodedata.normalize("NFC", name).casefold().split())
+
+
+def legacy_slug(name: str) -> str:
+    """The key part every name had before keys were unique, kept to adopt older agents."""
     slug = re.sub(r"[^a-z0-9]+", "-", name.casefold()).strip("-")
     return slug or "project"
+
+
+@functools.lru_cache(maxsize=65536)
+def slugify(name: str) -> str:
+    """A stable, tmux- and Docker-safe key part, distinct for every distinct project name.
+
+    A name that already is a key (``example-api``, ``Backend``) keeps it, as it
+    always had. Any other name, whose readable form drops something (spaces,
+    punctuation, other scripts), gets that readable form and ``_`` and a hash
+    of its identity text; plain keys never hold ``_``, so the two never meet.
+    """
+    text = identity_text(name)
+    if text == legacy_slug(text) and len(text) <= _PLAIN_KEY_LIMIT:
+        return text
+    readable = _readable(text)[:_READABLE_LIMIT].strip("-") or "project"
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_LENGTH]
+    return f"{readable}_{digest}"
+
+
+def _readable(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    letters = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return re.sub(r"[^a-z0-9]+", "-", letters.casefold().translate(_TRANSLITERATION)).strip("-")
 
 
 def agent_key(project_name: str) -> str:
     """The deterministic key of a project's agent: tmux session and container name."""
     return SESSION_PREFIX + slugify(project_name)
+
+
+def legacy_agent_key(project_name: str) -> str:
+    """The key an agent for this project was started under before keys were unique."""
+    return SESSION_PREFIX + legacy_slug(project_name)
 
 
 @dataclass(frozen=True)
@@ -73,6 +145,8 @@ class Finding:
     line: int
     field: str
     problem: str
+    project: str = ""
+    """The name in the row's Project cell, when it has one: the row is still in the list."""
 
     def __str__(self) -> str:
         where = f"{self.source}:{self.line}" if self.line else self.source

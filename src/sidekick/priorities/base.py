@@ -17,7 +17,15 @@ from datetime import date
 from typing import Protocol, TypeVar
 
 from sidekick.errors import SourceUnreachable, SourceUnreadable
-from sidekick.models import Finding, Project, ProjectStatus, RowUpdate, Snapshot, WriteResult
+from sidekick.models import (
+    Finding,
+    Project,
+    ProjectStatus,
+    RowUpdate,
+    Snapshot,
+    WriteResult,
+    identity_text,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -223,30 +231,46 @@ def parse_rows(
                 parse_row(header, row, line, position, models=models, positions=positions)
             )
         except RowError as exc:
-            findings.append(Finding(source, line, exc.field, exc.problem))
+            name = header.get(row, "Project")
+            findings.append(Finding(source, line, exc.field, exc.problem, name))
     return _drop_duplicates(projects, findings, source)
 
 
 def _drop_duplicates(
     projects: list[Project], findings: list[Finding], source: str
 ) -> tuple[list[Project], list[Finding]]:
-    """A name used twice is ambiguous for write-back, so no row with it is served."""
-    lines: dict[str, list[int]] = {}
+    """Rows that would share an agent's identity are ambiguous, so none of them is served.
+
+    That is the same name in another case or spacing, or (rarely) two names
+    whose keys meet; either way both lines are named, so a person can fix one.
+    """
+    lines: dict[str, list[Project]] = {}
     for project in projects:
-        lines.setdefault(project.name.casefold(), []).append(project.line)
+        lines.setdefault(project.key, []).append(project)
     if len(lines) == len(projects):
         return projects, findings
     kept = []
     for project in projects:
-        same = lines[project.name.casefold()]
+        same = lines[project.key]
         if len(same) == 1:
             kept.append(project)
             continue
-        also = ", ".join(str(n) for n in same if n != project.line)
-        problem = f"duplicate project name {project.name!r} (also on line {also}); skipped"
-        findings.append(Finding(source, project.line, "Project", problem))
+        findings.append(_collision(source, project, [p for p in same if p is not project]))
     findings.sort(key=lambda f: f.line)
     return kept, findings
+
+
+def _collision(source: str, project: Project, others: list[Project]) -> Finding:
+    also = ", ".join(str(p.line) for p in others)
+    if all(identity_text(p.name) == identity_text(project.name) for p in others):
+        problem = f"duplicate project name {project.name!r} (also on line {also}); skipped"
+    else:
+        names = ", ".join(repr(p.name) for p in others)
+        problem = (
+            f"project name {project.name!r} has the same agent name {project.key} as {names}"
+            f" on line {also}; rename one; skipped"
+        )
+    return Finding(source, project.line, "Project", problem, project.name)
 
 
 def unique_by_name(rows: Iterable[tuple[str, T]]) -> dict[str, T]:

@@ -25,6 +25,13 @@ class RunningAgent:
     started_at: datetime | None = None
     exit_code: int | None = None
     gpu: bool = False
+    project_key: str = ""
+    """The key of the project it works for, when it runs under another (an older name)."""
+
+    @property
+    def identity(self) -> str:
+        """The project key this agent stands for."""
+        return self.project_key or self.key
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,8 @@ class PlanInput:
     max_runtime: float | None = None
     missing_directories: Mapping[str, str] = field(default_factory=dict)
     held: Mapping[str, str] = field(default_factory=dict)
+    unserved: frozenset[str] = frozenset()
+    """Keys of rows still in the list but not served (a bad cell, a duplicate name)."""
 
 
 def plan(given: PlanInput) -> list[Action]:
@@ -92,7 +101,7 @@ def plan(given: PlanInput) -> list[Action]:
     actions: list[Action] = []
     busy: list[RunningAgent] = []
     for agent in sorted(given.agents.values(), key=lambda a: a.key):
-        action = _judge_agent(agent, by_key.get(agent.key), given)
+        action = _judge_agent(agent, by_key.get(agent.identity), given)
         if action is not None:
             actions.append(action)
         if action is None:
@@ -111,6 +120,16 @@ def _judge_agent(
         return Stop(agent.key, agent.project, reason, ProjectStatus.FAILED)
     if given.on_removed != "stop":
         return None
+    return _judge_row(agent, project, given.unserved)
+
+
+def _judge_row(
+    agent: RunningAgent, project: Project | None, unserved: frozenset[str]
+) -> Stop | None:
+    """Only a row that is gone, Blocked or Complete stops its agent."""
+    if project is None and agent.identity in unserved:
+        # The row is still there, only unreadable for now: its finding is shown instead.
+        return None
     if project is None:
         return Stop(agent.key, agent.project, "row removed from the list")
     if project.status in (ProjectStatus.BLOCKED, ProjectStatus.COMPLETE):
@@ -128,14 +147,17 @@ def _starts(
     given: PlanInput, by_key: Mapping[str, Project], busy: list[RunningAgent]
 ) -> list[Action]:
     actions: list[Action] = []
-    live = {a.key for a in given.agents.values()}
+    live = {a.identity for a in given.agents.values()}
     slots = given.max_agents - len(busy)
     gpu_free = given.gpu_slots - sum(1 for a in busy if _uses_gpu(a, by_key))
     candidates = [p for p in _queue(given.projects) if p.key not in live]
+    taken = _keys_taken(given.agents)
     for project in candidates:
         # With no slot free nothing else matters, and nothing more is looked up.
         reason = _blocker(project, given) if slots > 0 else None
-        if slots <= 0:
+        if project.key in taken:
+            actions.append(Hold(project.name, taken[project.key]))
+        elif slots <= 0:
             actions.append(Hold(project.name, "waiting for a free agent slot"))
         elif reason is not None:
             actions.append(reason)
@@ -150,6 +172,15 @@ def _starts(
     return actions
 
 
+def _keys_taken(agents: Mapping[str, RunningAgent]) -> dict[str, str]:
+    """Runtime keys held by an agent started for another project under an older name."""
+    return {
+        a.key: f"waiting for {a.key}, still running for {a.project}, to end"
+        for a in agents.values()
+        if a.project_key and a.project_key != a.key
+    }
+
+
 def _blocker(project: Project, given: PlanInput) -> Mark | Hold | None:
     if project.name in given.missing_directories:
         return Mark(project.name, ProjectStatus.BLOCKED, given.missing_directories[project.name])
@@ -159,7 +190,7 @@ def _blocker(project: Project, given: PlanInput) -> Mark | Hold | None:
 
 
 def _uses_gpu(agent: RunningAgent, by_key: Mapping[str, Project]) -> bool:
-    project = by_key.get(agent.key)
+    project = by_key.get(agent.identity)
     return agent.gpu or (project is not None and project.gpu)
 
 
@@ -186,7 +217,7 @@ def _preemptions(
     waiting = [p for p in candidates if _blocker(p, given) is None]
     waiting = waiting[max(0, given.max_agents - len(busy)) :]
     running = sorted(
-        (by_key[a.key] for a in busy if a.key in by_key),
+        (by_key[a.identity] for a in busy if a.identity in by_key),
         key=lambda p: (p.priority, p.deadline or date.max, p.position),
         reverse=True,
     )

@@ -128,3 +128,58 @@ def test_held_projects_say_why() -> None:
     p = project("spent")
     actions = plan(PlanInput([p], {}, NOW, held={"spent": "budget spent ($5.00 of $5.00)"}))
     assert actions == [Hold("spent", "budget spent ($5.00 of $5.00)")]
+
+
+def test_two_names_that_shared_a_slug_neither_start_nor_stop_each_other() -> None:
+    back = project("Бэкенд", 1, P.IN_PROGRESS, agent="sidekick-bekend_622612a5")
+    front = project("Фронтенд", 2, P.BLOCKED)
+    cpp, c = project("C++ SDK", 3), project("C SDK", 4)
+    foo, foo_dash = project("Foo Bar", 5), project("foo-bar", 6)
+    rows = [back, front, cpp, c, foo, foo_dash]
+    actions = plan(PlanInput(rows, {back.key: live(back)}, NOW, max_agents=10))
+    assert not [a for a in actions if isinstance(a, Stop)]
+    assert started(actions) == ["C++ SDK", "C SDK", "Foo Bar", "foo-bar"]
+    assert len({a.project.key for a in actions if isinstance(a, Start)}) == 4
+
+
+def test_a_row_still_in_the_list_but_unreadable_keeps_its_agent() -> None:
+    kept = project("dated", 1, P.IN_PROGRESS, agent="sidekick-dated")
+    twin = project("twin", 2, P.IN_PROGRESS, agent="sidekick-twin")
+    agents = {kept.key: live(kept), twin.key: live(twin)}
+    # The save retyped dated's Deadline as 15/12/2026 and copied twin's row: neither is served.
+    actions = plan(PlanInput([], agents, NOW, unserved=frozenset({kept.key, twin.key})))
+    assert actions == []
+
+
+def test_only_a_row_that_is_gone_blocked_or_complete_stops_its_agent() -> None:
+    gone, blocked = project("gone"), project("blocked", 2, P.BLOCKED)
+    done = project("done", 3, P.COMPLETE)
+    bad = project("bad", 4, P.IN_PROGRESS)
+    agents = {p.key: live(p) for p in (gone, blocked, done, bad)}
+    actions = plan(PlanInput([blocked, done], agents, NOW, unserved=frozenset({bad.key})))
+    assert sorted((a.project, a.reason) for a in actions if isinstance(a, Stop)) == [
+        ("blocked", "row marked Blocked"),
+        ("done", "row marked Complete"),
+        ("gone", "row removed from the list"),
+    ]
+
+
+def test_an_agent_started_under_its_old_key_counts_as_the_projects_agent() -> None:
+    foo = project("Foo Bar", 1, P.IN_PROGRESS, agent="sidekick-foo-bar")
+    old = RunningAgent("sidekick-foo-bar", "Foo Bar", project_key=foo.key)
+    actions = plan(PlanInput([foo], {old.key: old}, NOW))
+    assert actions == []
+    finished = RunningAgent("sidekick-foo-bar", "Foo Bar", exit_code=0, project_key=foo.key)
+    assert plan(PlanInput([foo], {old.key: finished}, NOW)) == [
+        Finish("sidekick-foo-bar", "Foo Bar", 0)
+    ]
+
+
+def test_a_project_whose_key_an_old_agent_holds_waits_for_it() -> None:
+    foo = project("Foo Bar", 1, P.IN_PROGRESS, agent="sidekick-foo-bar")
+    dash = project("foo-bar", 2)
+    old = RunningAgent("sidekick-foo-bar", "Foo Bar", project_key=foo.key)
+    actions = plan(PlanInput([foo, dash], {old.key: old}, NOW, max_agents=5))
+    assert actions == [
+        Hold("foo-bar", "waiting for sidekick-foo-bar, still running for Foo Bar, to end")
+    ]

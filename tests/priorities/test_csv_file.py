@@ -283,12 +283,13 @@ def test_write_back_gives_up_while_the_lock_stays(csv_path: Path) -> None:
 
 
 def test_invalid_utf8_bytes_survive_a_write_back(csv_path: Path) -> None:
-    raw = HEADER.encode() + b"caf\xe9,1,Pending,,,,,,\nb,2,Pending,,,na\xefve,,,\n"
+    raw = HEADER.encode() + b"caf\xc3\xa9,1,Pending,,,,,,\nb,2,Pending,,,na\xefve,,,\n"
     csv_path.write_bytes(raw)
     snapshot = CsvPrioritySource(csv_path).load()
-    assert any("UTF-8" in f.problem for f in snapshot.findings)
-    CsvPrioritySource(csv_path).write_back([RowUpdate("b", ProjectStatus.COMPLETE)])
-    assert csv_path.read_bytes() == raw.replace(b"b,2,Pending", b"b,2,Complete")
+    assert [p.name for p in snapshot.projects] == ["café"]
+    assert snapshot.findings[0].line == 3 and "UTF-8" in snapshot.findings[0].problem
+    CsvPrioritySource(csv_path).write_back([RowUpdate("café", ProjectStatus.COMPLETE)])
+    assert csv_path.read_bytes() == raw.replace(b",1,Pending", b",1,Complete")
 
 
 def test_unterminated_quote_skips_only_its_row(csv_path: Path) -> None:
@@ -306,7 +307,9 @@ def test_a_write_back_after_a_load_does_not_tokenize_the_same_bytes_again(
     source.load()
     calls: list[str] = []
     real = csv_file.tokenize
-    monkeypatch.setattr(csv_file, "tokenize", lambda text: calls.append(text) or real(text))
+    monkeypatch.setattr(
+        csv_file, "tokenize", lambda text, sep: calls.append(text) or real(text, sep)
+    )
     source.write_back([RowUpdate("a", ProjectStatus.IN_PROGRESS, "sidekick-a", "started")])
     assert calls == []
     # A person's save of the same length: new bytes, so they are read afresh.

@@ -6,6 +6,14 @@ write a temp file in the same directory, fsync it, check the file still holds
 the bytes that were read, ``os.replace``, fsync the directory. If the file
 changed in between, start over from the new bytes. While an editor that
 overwrites on save holds the file open (its lock file exists), wait.
+
+The file is read in its own encoding and delimiter (see ``csv_format``) and
+written back in them. A symlinked list is written through the link, in the
+target's directory. A save in place is never read half done nor cut in two:
+while a program holds the file open for writing, reading and replacing wait;
+and the replaced file is kept open afterwards, so a save that still lands in it
+(a writer that /proc cannot show) is noticed and put back with the daemon's
+cells on top.
 """
 
 from __future__ import annotations
@@ -18,35 +26,68 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from sidekick.errors import SourceLocked, SourceUnreadable, WriteConflict
+from sidekick.errors import SourceLocked, SourceUnreadable, SourceUnsettled, WriteConflict
 from sidekick.models import Finding, Project, RowUpdate, Snapshot, WriteResult
 from sidekick.priorities.base import (
+    COLUMNS,
+    OPTIONAL_COLUMNS,
     Header,
     content_version,
     parse_header,
     parse_rows,
     unique_by_name,
 )
+from sidekick.priorities.csv_format import (
+    CsvFormat,
+    describe,
+    detect_encoding,
+    has_undecodable,
+    sniff_delimiter,
+)
 from sidekick.priorities.csv_table import BOM, CellEdit, Record, replace_cells, tokenize
 from sidekick.priorities.watch import editor_lock_files
+from sidekick.priorities.writers import is_being_written
 
 logger = logging.getLogger(__name__)
 
-_ENCODING = "utf-8"
-_ERRORS = "surrogateescape"
+_KNOWN = frozenset(c.casefold() for c in (*COLUMNS, *OPTIONAL_COLUMNS))
+# How often a program that holds the file open for writing is looked for again.
+_WRITER_POLL = 0.01
+# A temp file of a write-back lives for milliseconds; one this old was left by a killed daemon.
+_STALE_TEMP_AGE = 5.0
+_SWEEP_INTERVAL = 60.0
 
 
 @dataclass
 class _Table:
-    """One read of the file: its bytes, its records, and its header."""
+    """One read of the file: its bytes, format, records, and header."""
 
     raw: bytes
     text: str
     records: list[Record]
     header: Header
+    fmt: CsvFormat = field(default_factory=CsvFormat)
+    header_at: int = 0
+
+    @property
+    def rows(self) -> list[Record]:
+        return self.records[self.header_at + 1 :]
+
+
+@dataclass
+class _Displaced:
+    """The file a write-back replaced, kept open to notice a save that still lands in it."""
+
+    fd: int
+    signature: tuple[int, int, int]
+    written: bytes
+    updates: tuple[RowUpdate, ...]
+
+    def close(self) -> None:
+        os.close(self.fd)
 
 
 class CsvPrioritySource:
@@ -72,6 +113,8 @@ class CsvPrioritySource:
         self._sleep = sleep
         self._last: Snapshot | None = None
         self._table: _Table | None = None
+        self._displaced: _Displaced | None = None
+        self._next_sweep = 0.0
 
     @property
     def name(self) -> str:
@@ -80,6 +123,8 @@ class CsvPrioritySource:
     # --- reading -----------------------------------------------------------
 
     def load(self) -> Snapshot:
+        self._sweep_stale_temps()
+        self._recover_displaced()
         raw = self._read_bytes()
         last = self._last
         # Parsing is a pure function of the bytes: the same bytes, the same list.
@@ -96,27 +141,68 @@ class CsvPrioritySource:
         return self._parse(raw)
 
     def _read_bytes(self) -> bytes:
+        """The file's bytes once no program is in the middle of writing it."""
+        deadline = self._clock() + self.lock_wait
+        while True:
+            raw, signature, writing = self._read_once(check_writers=True)
+            if not writing and not _written_since(self.path, signature):
+                return raw
+            if self._clock() >= deadline:
+                problem = "a program is still saving it; will read it when the save is done"
+                raise SourceUnsettled(self.name, problem)
+            if writing:
+                self._sleep(_WRITER_POLL)
+
+    def _read_once(
+        self, *, check_writers: bool = False
+    ) -> tuple[bytes, tuple[int, int, int], bool]:
+        """The bytes, the file's signature, and whether a program had it open for writing."""
         try:
-            return self.path.read_bytes()
+            with self.path.open("rb") as handle:
+                signature = _signature_of(os.fstat(handle.fileno()))
+                raw = handle.read()
+                target = self._target()
+                writing = check_writers and is_being_written(handle.fileno(), target)
+                return raw, signature, writing
         except FileNotFoundError:
             raise SourceUnreadable(self.name, "file does not exist") from None
         except OSError as exc:
             raise SourceUnreadable(self.name, f"cannot be read: {exc.strerror}") from None
 
+    def _target(self) -> Path:
+        """The file itself: a symlinked list is read and written at the link's target."""
+        return Path(os.path.realpath(self.path))
+
     def _parse(self, raw: bytes) -> _Table:
-        text = raw.decode(_ENCODING, _ERRORS)
-        records = tokenize(text)
-        if not records or all(not v.strip() for v in records[0].values):
-            raise SourceUnreadable(self.name, "line 1: header row required")
-        header = parse_header(records[0].values, self.name, records[0].line)
-        self._table = _Table(raw, text, records, header)
+        fmt, text = self._decode(raw)
+        delimiter, header_at = sniff_delimiter(text, _KNOWN)
+        fmt = replace(fmt, delimiter=delimiter)
+        records = tokenize(text, delimiter)
+        if len(records) <= header_at or all(not v.strip() for v in records[header_at].values):
+            raise SourceUnreadable(self.name, f"line {header_at + 1}: header row required")
+        head = records[header_at]
+        try:
+            header = parse_header(head.values, self.name, head.line)
+        except SourceUnreadable as exc:
+            raise SourceUnreadable(self.name, _header_hint(exc.problem, fmt)) from None
+        self._table = _Table(raw, text, records, header, fmt, header_at)
         return self._table
 
+    def _decode(self, raw: bytes) -> tuple[CsvFormat, str]:
+        fmt = CsvFormat(detect_encoding(raw))
+        try:
+            return fmt, fmt.decode(raw)
+        except UnicodeDecodeError as exc:
+            # Only UTF-16 can fail here: an odd number of bytes, a file cut short.
+            problem = f"not whole {fmt.encoding_name} text (byte {exc.start}); save it again"
+            raise SourceUnreadable(self.name, problem) from None
+
     def _snapshot(self, table: _Table) -> Snapshot:
-        rows = ((r.line, r.values) for r in table.records[1:] if not r.problems)
+        width = len(table.header.cells)
+        served = (r for r in table.rows if _servable(r, width))
+        rows = ((r.line, r.values) for r in served)
         projects, findings = parse_rows(table.header, rows, self.name, self.models)
         findings.extend(self._problems(table))
-        findings.extend(self._encoding_findings(table))
         findings.sort(key=lambda f: f.line)
         version = content_version(table.raw)
         self._last = Snapshot(tuple(projects), tuple(findings), version)
@@ -124,27 +210,84 @@ class CsvPrioritySource:
 
     def _problems(self, table: _Table) -> list[Finding]:
         out = []
-        for record in table.records[1:]:
+        width = len(table.header.cells)
+        for record in table.rows:
             for index, problem in record.problems:
                 column = _column_name(table.header, index)
                 out.append(Finding(self.name, record.line, column, f"{problem}; row skipped"))
+            if not record.problems:
+                out.extend(self._shape_findings(table, record, width))
         return out
 
-    def _encoding_findings(self, table: _Table) -> list[Finding]:
-        try:
-            table.raw.decode(_ENCODING)
-        except UnicodeDecodeError as exc:
-            line = table.raw.count(b"\n", 0, exc.start) + 1
-            problem = f"not valid UTF-8 at byte {exc.start}; undecodable bytes kept as they are"
-            return [Finding(self.name, line, "", problem)]
+    def _shape_findings(self, table: _Table, record: Record, width: int) -> list[Finding]:
+        if len(record.values) > width and "".join(record.values[width:]).strip():
+            problem = (
+                f"{len(record.values)} fields but the header has {width} "
+                f"(an unquoted {describe(table.fmt.delimiter)[:-1]} in a cell?); row skipped"
+            )
+            return [Finding(self.name, record.line, "", problem)]
+        if has_undecodable(record.values):
+            problem = f"holds bytes that are not {table.fmt.encoding_name} text; row skipped"
+            return [Finding(self.name, record.line, "", problem)]
         return []
+
+    # --- litter and displaced saves ----------------------------------------------------
+
+    def _sweep_stale_temps(self) -> None:
+        """Remove temp files a killed write-back left beside the list (a previous life's)."""
+        now = time.time()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + _SWEEP_INTERVAL
+        target = self._target()
+        for tmp in target.parent.glob(f".{target.name}.sidekick-*.tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                if now - tmp.lstat().st_mtime >= _STALE_TEMP_AGE:
+                    tmp.unlink()
+                    logger.info("removed %s, left by an interrupted write-back", tmp)
+
+    def _recover_displaced(self) -> None:
+        """A save that landed in the file a write-back replaced is put back, not dropped."""
+        displaced = self._displaced
+        if displaced is None or _signature_of(os.fstat(displaced.fd)) == displaced.signature:
+            return
+        self._displaced = None
+        try:
+            self._put_back(displaced)
+        finally:
+            displaced.close()
+
+    def _put_back(self, displaced: _Displaced) -> None:
+        saved = _read_fd(displaced.fd)
+        current = self._read_once()[0]
+        if current != displaced.written:
+            logger.warning(
+                "%s: a save landed in the replaced file, and a newer save followed "
+                "it; the newer one stands",
+                self.name,
+            )
+            return
+        logger.warning(
+            "%s: a save landed in the file a write-back replaced; putting it back", self.name
+        )
+        table = self._parse(saved)
+        if self._try_write(table, displaced.updates, 1, expected=current) is None:
+            logger.warning("%s changed while a displaced save was put back", self.name)
 
     # --- writing -----------------------------------------------------------
 
     def write_back(self, updates: Sequence[RowUpdate]) -> WriteResult:
+        self._sweep_stale_temps()
+        self._recover_displaced()
         for attempt in range(1, self.max_attempts + 1):
             self._wait_for_editors()
-            table = self._read()
+            try:
+                table = self._read()
+            except SourceUnsettled:
+                raise
+            except SourceUnreadable as exc:
+                # Half a save, or a file the person is fixing: the updates wait in the outbox.
+                raise SourceUnsettled(self.name, f"{exc.problem}; write-back postponed") from None
             result = self._try_write(table, updates, attempt)
             if result is not None:
                 return result
@@ -155,17 +298,22 @@ class CsvPrioritySource:
         raise WriteConflict(self.name, problem)
 
     def _try_write(
-        self, table: _Table, updates: Sequence[RowUpdate], attempt: int
+        self,
+        table: _Table,
+        updates: Sequence[RowUpdate],
+        attempt: int,
+        expected: bytes | None = None,
     ) -> WriteResult | None:
-        """Write the updates over exactly ``table.raw``; None if the file moved on."""
+        """Write the updates over ``expected`` (default: the bytes read); None if the file moved."""
         plan = _plan_edits(table, updates)
         new_text = replace_cells(table.text, plan.edits)
-        new_raw = new_text.encode(_ENCODING, _ERRORS)
+        new_raw = table.fmt.encode(new_text)
         snapshot = self._snapshot_after(table, plan, new_raw, new_text)
         result = WriteResult(plan.written, plan.missing, attempt, snapshot.version, snapshot)
-        if new_raw == table.raw:
+        expected = table.raw if expected is None else expected
+        if new_raw == expected:
             return result
-        if not self._replace_if_unchanged(table.raw, new_raw, snapshot.version):
+        if not self._replace_if_unchanged(expected, new_raw, snapshot.version, updates):
             return None
         logger.info("%s: wrote %d row(s)", self.name, len(plan.written))
         return result
@@ -184,30 +332,48 @@ class CsvPrioritySource:
 
     def _wait_for_editors(self) -> None:
         deadline = self._clock() + self.lock_wait
-        locks = editor_lock_files(self.path)
+        locks = self._editor_locks()
         while locks:
             if self._clock() >= deadline:
                 names = ", ".join(p.name for p in locks)
                 raise SourceLocked(self.name, f"an editor holds it open ({names}); will retry")
             self._sleep(0.2)
-            locks = editor_lock_files(self.path)
+            locks = self._editor_locks()
 
-    def _replace_if_unchanged(self, expected: bytes, new_raw: bytes, version: str) -> bool:
+    def _editor_locks(self) -> list[Path]:
+        """Lock files beside the name the person opened, or beside the link's target."""
+        target = self._target()
+        locks = editor_lock_files(self.path)
+        return locks + editor_lock_files(target) if target != self.path else locks
+
+    def _replace_if_unchanged(
+        self, expected: bytes, new_raw: bytes, version: str, updates: Sequence[RowUpdate]
+    ) -> bool:
+        target = self._target()
         tmp = self._write_temp(new_raw)
         try:
             if self.announce is not None:
                 self.announce(version)
-            swapped = _swap_in(tmp, self.path, expected, new_raw)
+            displaced = _swap_in(tmp, target, expected, new_raw)
+            if displaced is not None:
+                self._keep_displaced(displaced, new_raw, updates)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
-        if swapped:
-            _fsync_directory(self.path.parent)
-        return swapped
+        if displaced is not None:
+            _fsync_directory(target.parent)
+        return displaced is not None
+
+    def _keep_displaced(self, fd: int, written: bytes, updates: Sequence[RowUpdate]) -> None:
+        if self._displaced is not None:
+            self._displaced.close()
+        signature = _signature_of(os.fstat(fd))
+        self._displaced = _Displaced(fd, signature, written, tuple(updates))
 
     def _write_temp(self, data: bytes) -> Path:
+        target = self._target()
         fd, name = tempfile.mkstemp(
-            prefix=f".{self.path.name}.sidekick-", suffix=".tmp", dir=self.path.parent
+            prefix=f".{target.name}.sidekick-", suffix=".tmp", dir=target.parent
         )
         tmp = Path(name)
         try:
@@ -215,11 +381,39 @@ class CsvPrioritySource:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-            _copy_ownership(self.path, tmp)
+            _copy_ownership(target, tmp)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
         return tmp
+
+
+def _signature_of(status: os.stat_result) -> tuple[int, int, int]:
+    return status.st_ino, status.st_size, status.st_mtime_ns
+
+
+def _written_since(path: Path, signature: tuple[int, int, int]) -> bool:
+    """Whether the file that was read changed in place since (a save by rename is whole)."""
+    try:
+        now = _signature_of(os.stat(path))
+    except FileNotFoundError:
+        return False
+    return now[0] == signature[0] and now != signature
+
+
+def _servable(record: Record, width: int) -> bool:
+    """A row is served only when it was read whole, in the header's shape, as text."""
+    if record.problems or has_undecodable(record.values):
+        return False
+    return len(record.values) <= width or not "".join(record.values[width:]).strip()
+
+
+def _header_hint(problem: str, fmt: CsvFormat) -> str:
+    return (
+        f"{problem} (read as {fmt.encoding_name} with fields separated by "
+        f"{describe(fmt.delimiter)}); save it as CSV with a header row naming "
+        "Project, Priority and Status, separated by commas, semicolons or tabs"
+    )
 
 
 def _table_after(table: _Table, edits: list[CellEdit], raw: bytes, text: str) -> _Table:
@@ -235,7 +429,7 @@ def _table_after(table: _Table, edits: list[CellEdit], raw: bytes, text: str) ->
         record.values.extend([""] * (edit.index + 1 - len(record.values)))
         record.values[edit.index] = edit.value
     records = [changed.get(id(r), r) for r in table.records]
-    return _Table(raw, text, records, table.header)
+    return _Table(raw, text, records, table.header, table.fmt, table.header_at)
 
 
 @dataclass(frozen=True)
@@ -273,7 +467,7 @@ def _plan_edits(table: _Table, updates: Sequence[RowUpdate]) -> _EditPlan:
         if record is None:
             missing.append(update.project)
             continue
-        cell_edits = _cell_edits(table.header, record, update)
+        cell_edits = _cell_edits(table, record, update)
         edits.extend(cell_edits)
         if cell_edits:
             written.append(update.project)
@@ -282,22 +476,23 @@ def _plan_edits(table: _Table, updates: Sequence[RowUpdate]) -> _EditPlan:
 
 def _rows_by_name(table: _Table) -> dict[str, Record]:
     index = table.header.index["Project"]
+    width = len(table.header.cells)
     return unique_by_name(
         (record.values[index].strip(), record)
-        for record in table.records[1:]
-        if index < len(record.values) and not record.problems
+        for record in table.rows
+        if index < len(record.values) and _servable(record, width)
     )
 
 
-def _cell_edits(header: Header, record: Record, update: RowUpdate) -> list[CellEdit]:
+def _cell_edits(table: _Table, record: Record, update: RowUpdate) -> list[CellEdit]:
     edits = []
     for column, value in update.cells().items():
-        index = header.index.get(column)
+        index = table.header.index.get(column)
         if index is None:
             logger.debug("no %r column; leaving it out of the write-back", column)
             continue
         # A daemon cell is one line, so line numbers stay true after the write.
-        one_line = " ".join(value.splitlines())
+        one_line = table.fmt.representable(" ".join(value.splitlines()))
         current = record.values[index] if index < len(record.values) else None
         if current is None or current.strip() != one_line:
             edits.append(CellEdit(record, index, one_line))
@@ -354,26 +549,35 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(code, os.strerror(code), str(b))
 
 
-def _swap_in(tmp: Path, path: Path, expected: bytes, ours: bytes) -> bool:
-    """Put ``tmp`` at ``path`` only if ``path`` still holds ``expected``.
+def _swap_in(tmp: Path, path: Path, expected: bytes, ours: bytes) -> int | None:
+    """Put ``tmp`` at ``path`` only if ``path`` still holds ``expected`` and nobody is writing it.
 
-    Swapping and then looking at what was displaced leaves no window in which
-    a person's save can slip between the check and the replace: if the
-    displaced file is not the one that was read, it is swapped straight back.
+    Returns a read-only descriptor of the replaced file (the caller keeps an eye
+    on it), or None when nothing was replaced. Swapping and then looking at what
+    was displaced leaves no window in which a person's save can slip between the
+    check and the replace: if the displaced file is not the one that was read,
+    or a program has it open for writing, it is swapped straight back.
     Filesystems without an atomic exchange (some network and virtual
     filesystems) fall back to check-then-replace, which has that small window.
     """
-    # The cheap check first: most saves land during the fsyncs, well before this.
+    # The cheap checks first: most saves land during the fsyncs, well before this.
     if path.read_bytes() != expected:
-        return False
+        return None
     if not _exchange(tmp, path):
+        fd = os.open(path, os.O_RDONLY)
         os.replace(tmp, path)
-        return True
-    if tmp.read_bytes() == expected:
-        return True
+        return fd
+    fd = os.open(tmp, os.O_RDONLY)
+    if _read_fd(fd) == expected and not is_being_written(fd, tmp):
+        return fd
+    os.close(fd)
     logger.info("%s was saved during write-back; putting the person's version back", path)
     _exchange(tmp, path)
     if tmp.read_bytes() != ours:
         # Another save landed between the two swaps; it is the newest, so it wins.
         _exchange(tmp, path)
-    return False
+    return None
+
+
+def _read_fd(fd: int) -> bytes:
+    return os.pread(fd, os.fstat(fd).st_size, 0)

@@ -15,17 +15,28 @@ becomes a problem on that record, and the following records are still read.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 BOM = "\ufeff"
+# What Excel, LibreOffice and Google Sheets separate fields with, on any locale.
+DELIMITERS = (",", ";", "\t")
 
 _EOL = re.compile(r"\r\n|\n|\r")
 _QUOTED = re.compile(r'"((?:[^"]++|"")*+)"')
-_BARE = re.compile(r"[^,\r\n]*")
-_NEEDS_QUOTES = re.compile(r'[",\r\n]|^\s|\s$')
+
+
+@functools.cache
+def _bare(delimiter: str) -> re.Pattern[str]:
+    return re.compile(f"[^{re.escape(delimiter)}\r\n]*")
+
+
+@functools.cache
+def _needs_quotes(delimiter: str) -> re.Pattern[str]:
+    return re.compile(f'["{re.escape(delimiter)}\r\n]|^\\s|\\s$')
 
 
 @dataclass
@@ -43,9 +54,10 @@ class Record:
     values: list[str]
     spans: list[tuple[int, int]] | None = None
     problems: list[tuple[int, str]] = field(default_factory=list)
+    delimiter: str = ","
 
 
-def tokenize(text: str) -> list[Record]:
+def tokenize(text: str, delimiter: str = ",") -> list[Record]:
     """Split the text into records; a BOM at the start is not part of any field.
 
     Well-formed files are read by the C ``csv`` module; a file it rejects in
@@ -54,30 +66,30 @@ def tokenize(text: str) -> list[Record]:
     """
     pos = len(BOM) if text.startswith(BOM) else 0
     try:
-        return _read_well_formed(text, pos)
+        return _read_well_formed(text, pos, delimiter)
     except csv.Error:
-        return _read_carefully(text, pos)
+        return _read_carefully(text, pos, delimiter)
 
 
-def _read_well_formed(text: str, pos: int) -> list[Record]:
+def _read_well_formed(text: str, pos: int, delimiter: str) -> list[Record]:
     eols = [(m.start(), m.end()) for m in _EOL.finditer(text, pos)]
     starts = [pos, *(end for _, end in eols)]
-    reader = csv.reader(io.StringIO(text[pos:], newline=""), strict=True)
+    reader = csv.reader(io.StringIO(text[pos:], newline=""), strict=True, delimiter=delimiter)
     records = []
     first = 1
     for values in reader:
         last = reader.line_num
         end = eols[last - 1][0] if last - 1 < len(eols) else len(text)
-        records.append(Record(first, starts[first - 1], end, values or [""]))
+        records.append(Record(first, starts[first - 1], end, values or [""], delimiter=delimiter))
         first = last + 1
     return records
 
 
-def _read_carefully(text: str, pos: int) -> list[Record]:
+def _read_carefully(text: str, pos: int, delimiter: str) -> list[Record]:
     records: list[Record] = []
     line = 1
     while pos < len(text):
-        record, next_pos = _read_record(text, pos, line)
+        record, next_pos = _read_record(text, pos, line, delimiter)
         records.append(record)
         line += _count_line_breaks(text, pos, next_pos)
         pos = next_pos
@@ -88,24 +100,25 @@ def _count_line_breaks(text: str, start: int, end: int) -> int:
     return len(_EOL.findall(text, start, end))
 
 
-def _read_record(text: str, pos: int, line: int) -> tuple[Record, int]:
+def _read_record(text: str, pos: int, line: int, delimiter: str) -> tuple[Record, int]:
     eol = _EOL.search(text, pos)
     content_end = eol.start() if eol else len(text)
     next_pos = eol.end() if eol else content_end
     content = text[pos:content_end]
     if '"' not in content:
-        return Record(line, pos, content_end, content.split(",")), next_pos
+        values = content.split(delimiter)
+        return Record(line, pos, content_end, values, delimiter=delimiter), next_pos
     if content.count('"') % 2 == 0:
-        values = _strict_values(content)
-        if values is not None:
-            return Record(line, pos, content_end, values), next_pos
-    return _read_quoted_record(text, pos, line)
+        strict = _strict_values(content, delimiter)
+        if strict is not None:
+            return Record(line, pos, content_end, strict, delimiter=delimiter), next_pos
+    return _read_quoted_record(text, pos, line, delimiter)
 
 
-def _strict_values(content: str) -> list[str] | None:
+def _strict_values(content: str, delimiter: str) -> list[str] | None:
     """A one-line record with well-formed quoting, parsed in C; None if it is not well formed."""
     try:
-        return next(csv.reader([content], strict=True))
+        return next(csv.reader([content], strict=True, delimiter=delimiter))
     except (csv.Error, StopIteration):
         return None
 
@@ -113,18 +126,19 @@ def _strict_values(content: str) -> list[str] | None:
 def field_spans(text: str, record: Record) -> list[tuple[int, int]]:
     """Where each field of the record sits in the text (computed once, then kept)."""
     if record.spans is None:
-        record.spans = _read_quoted_record(text, record.start, record.line)[0].spans
+        found = _read_quoted_record(text, record.start, record.line, record.delimiter)[0]
+        record.spans = found.spans
     assert record.spans is not None
     return record.spans
 
 
-def _read_quoted_record(text: str, pos: int, line: int) -> tuple[Record, int]:
-    record = Record(line, pos, pos, [], [])
+def _read_quoted_record(text: str, pos: int, line: int, delimiter: str) -> tuple[Record, int]:
+    record = Record(line, pos, pos, [], [], delimiter=delimiter)
     spans: list[tuple[int, int]] = []
     record.spans = spans
     while True:
         pos = _read_field(text, pos, record)
-        if pos < len(text) and text[pos] == ",":
+        if pos < len(text) and text[pos] == delimiter:
             pos += 1
             continue
         record.end = pos
@@ -135,22 +149,23 @@ def _read_quoted_record(text: str, pos: int, line: int) -> tuple[Record, int]:
 def _read_field(text: str, pos: int, record: Record) -> int:
     """Append the field at pos to the record; return where it ends."""
     index = len(record.values)
+    bare = _bare(record.delimiter)
     if pos >= len(text) or text[pos] != '"':
-        end = _BARE.match(text, pos).end()  # type: ignore[union-attr]
+        end = bare.match(text, pos).end()  # type: ignore[union-attr]
         record.values.append(text[pos:end])
         _spans(record).append((pos, end))
         return end
     quoted = _QUOTED.match(text, pos)
     if quoted is None:
-        end = _BARE.match(text, pos).end()  # type: ignore[union-attr]
+        end = bare.match(text, pos).end()  # type: ignore[union-attr]
         record.problems.append((index, "quoted field is never closed"))
         record.values.append(text[pos + 1 : end])
         _spans(record).append((pos, end))
         return end
     value = quoted.group(1).replace('""', '"')
     end = quoted.end()
-    if end < len(text) and text[end] not in ",\r\n":
-        tail_end = _BARE.match(text, end).end()  # type: ignore[union-attr]
+    if end < len(text) and text[end] not in (record.delimiter, "\r", "\n"):
+        tail_end = bare.match(text, end).end()  # type: ignore[union-attr]
         record.problems.append((index, "text after the closing quote"))
         value += text[end:tail_end]
         end = tail_end
@@ -164,9 +179,9 @@ def _spans(record: Record) -> list[tuple[int, int]]:
     return record.spans
 
 
-def encode_field(value: str, was_quoted: bool) -> str:
+def encode_field(value: str, was_quoted: bool, delimiter: str = ",") -> str:
     """A cell's text as CSV: quoted when the old cell was or the value needs it."""
-    if was_quoted or _NEEDS_QUOTES.search(value):
+    if was_quoted or _needs_quotes(delimiter).search(value):
         return '"' + value.replace('"', '""') + '"'
     return value
 
@@ -183,7 +198,7 @@ class CellEdit:
 def _edit_to_splice(text: str, edit: CellEdit) -> tuple[int, int, str]:
     start, end = field_spans(text, edit.record)[edit.index]
     was_quoted = end > start and text[start] == '"'
-    return start, end, encode_field(edit.value, was_quoted)
+    return start, end, encode_field(edit.value, was_quoted, edit.record.delimiter)
 
 
 def replace_cells(text: str, edits: Iterable[CellEdit]) -> str:
@@ -220,6 +235,7 @@ def _merge_padding(text: str, edits: list[CellEdit]) -> list[tuple[int, int, str
         extra = [""] * (max(cells) - width + 1)
         for index, value in cells.items():
             extra[index - width] = value
-        tail = "".join("," + encode_field(v, False) for v in extra)
+        delimiter = record.delimiter
+        tail = "".join(delimiter + encode_field(v, False, delimiter) for v in extra)
         splices.append((record.end, record.end, tail))
     return splices

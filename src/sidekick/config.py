@@ -8,6 +8,10 @@ Environment variables override the file for deployment: ``SIDEKICK_`` then
 the dotted key with ``__`` for each dot, in any case, the value read as YAML
 (``SIDEKICK_CAPACITY__MAX_AGENTS=4``, ``SIDEKICK_DAEMON__STATE_DIR=/state``).
 ``SIDEKICK_CONFIG`` names the file itself.
+
+Values mean what the person typed (see :mod:`sidekick.config_yaml`): an
+unquoted ``yes`` or ``012`` is never silently a boolean or an octal number.
+Paths that would exceed a limit of the operating system are refused here.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import types
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
@@ -23,8 +27,10 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 import yaml
 
 from sidekick import claude_code
+from sidekick.config_yaml import Plain, UnclearValue, parse, typed
 from sidekick.errors import ConfigError
 from sidekick.models import slugify
+from sidekick.os_limits import path_problem, socket_path_problem
 
 ENV_PREFIX = "SIDEKICK_"
 CONFIG_ENV = "SIDEKICK_CONFIG"
@@ -184,19 +190,20 @@ def config_path(explicit: str | Path | None = None) -> Path | None:
 def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
     """Read, override from the environment, and validate the configuration."""
     file = config_path(path)
-    raw = _read_yaml(file) if file else {}
+    raw, lines = _read_yaml(file) if file else ({}, {})
     origins: dict[str, str] = {}
     _apply_env(raw, os.environ if environ is None else environ, origins)
     where = str(file) if file else "(defaults)"
     base = file.parent.resolve() if file else Path.cwd()
-    loader = _Loader(where, base, origins)
+    loader = _Loader(where, base, origins, lines)
     values = loader.fields(Config, raw, "")
     config = Config(file=file.resolve() if file else None, **values)
     _check(config, loader)
     return config
 
 
-def _read_yaml(file: Path) -> dict[str, Any]:
+def _read_yaml(file: Path) -> tuple[dict[str, Any], dict[str, int]]:
+    """The file's mapping and the line of each dotted key in it."""
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -204,14 +211,16 @@ def _read_yaml(file: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(str(file), "", f"cannot be read: {exc.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        data, lines = parse(text)
     except yaml.YAMLError as exc:
         raise ConfigError(str(file), "", f"not valid YAML: {exc}") from None
+    except UnclearValue as exc:
+        raise ConfigError(str(file), "", str(exc)) from None
     if data is None:
-        return {}
+        return {}, {}
     if not isinstance(data, dict):
         raise ConfigError(str(file), "", "the top level must be a mapping of keys")
-    return data
+    return data, lines
 
 
 def _apply_env(raw: dict[str, Any], environ: Mapping[str, str], origins: dict[str, str]) -> None:
@@ -225,8 +234,8 @@ def _apply_env(raw: dict[str, Any], environ: Mapping[str, str], origins: dict[st
             if not isinstance(target, dict):
                 raise ConfigError(f"environment variable {name}", ".".join(keys), "not a section")
         try:
-            target[keys[-1]] = yaml.safe_load(text) if text else ""
-        except yaml.YAMLError:
+            target[keys[-1]] = parse(text)[0] if text else ""
+        except (yaml.YAMLError, UnclearValue):
             target[keys[-1]] = text
         origins[".".join(keys)] = f"environment variable {name}"
 
@@ -234,13 +243,18 @@ def _apply_env(raw: dict[str, Any], environ: Mapping[str, str], origins: dict[st
 class _Loader:
     """Builds dataclasses from YAML values, naming file and key in every error."""
 
-    def __init__(self, where: str, base: Path, origins: dict[str, str]) -> None:
+    def __init__(
+        self, where: str, base: Path, origins: dict[str, str], lines: dict[str, int]
+    ) -> None:
         self.where = where
         self.base = base
         self.origins = origins
+        self.lines = lines
 
     def error(self, key: str, problem: str) -> ConfigError:
-        return ConfigError(self.origins.get(key, self.where), key, problem)
+        if key in self.origins:
+            return ConfigError(self.origins[key], key, problem)
+        return ConfigError(self.where, key, problem, self.lines.get(key))
 
     def fields(self, cls: type[Any], raw: Any, prefix: str) -> dict[str, Any]:
         if not isinstance(raw, dict):
@@ -295,6 +309,11 @@ class _Loader:
         return tuple(self.value(item_hint, v, f"{key}[{i}]") for i, v in enumerate(raw))
 
     def _scalar(self, hint: Any, raw: Any, key: str) -> Any:
+        if isinstance(raw, Plain):
+            try:
+                raw = typed(hint, raw)
+            except UnclearValue as exc:
+                raise self.error(key, str(exc)) from None
         if hint is Path:
             if not isinstance(raw, str) or not raw:
                 raise self.error(key, f"expected a path, got {raw!r}")
@@ -352,6 +371,7 @@ def _check(config: Config, loader: _Loader) -> None:
             choices = ", ".join(_RESTART_POLICIES)
             raise loader.error(f"agents.{name}.restart_policy", f"must be one of {choices}")
     _check_files(config, loader)
+    _check_os_limits(config, loader)
 
 
 def _check_files(config: Config, loader: _Loader) -> None:
@@ -365,6 +385,33 @@ def _check_files(config: Config, loader: _Loader) -> None:
     key_file = config.api.key_file
     if key_file is not None and not key_file.is_file():
         raise loader.error("api.key_file", f"file does not exist: {key_file}")
+
+
+def _check_os_limits(config: Config, loader: _Loader) -> None:
+    for key, path in _paths(config, ""):
+        problem = path_problem(path)
+        if problem is not None:
+            raise loader.error(key, problem)
+    socket_key = "tmux.socket" if config.tmux.socket else "daemon.state_dir"
+    problem = socket_path_problem(config.tmux_socket)
+    if problem is not None:
+        raise loader.error(socket_key, f"{problem}: choose a shorter {socket_key}")
+
+
+def _paths(value: Any, key: str) -> Iterator[tuple[str, Path]]:
+    """Every configured path, with its dotted key."""
+    if isinstance(value, Path):
+        yield key, value
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for item in dataclasses.fields(value):
+            if item.name != "file":
+                yield from _paths(getattr(value, item.name), _join(key, item.name))
+    elif isinstance(value, dict):
+        for name, inner in value.items():
+            yield from _paths(inner, _join(key, str(name)))
+    elif isinstance(value, tuple):
+        for index, inner in enumerate(value):
+            yield from _paths(inner, f"{key}[{index}]")
 
 
 def source_kind(config: Config) -> str:

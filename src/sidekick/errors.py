@@ -25,14 +25,16 @@ class SidekickError(Exception):
 
 @dataclass(eq=False)
 class ConfigError(SidekickError):
-    """The configuration cannot be used: names the file and the key."""
+    """The configuration cannot be used: names the file, the line when known, and the key."""
 
     file: str
     key: str
     problem: str
+    line: int | None = None
 
     def message(self) -> str:
-        where = f"{self.file}: {self.key}" if self.key else self.file
+        where = f"{self.file}, line {self.line}" if self.line else self.file
+        where = f"{where}: {self.key}" if self.key else where
         return f"{where}: {self.problem}"
 
 

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sidekick.cli import main
+from sidekick.errors import StateFileError
 from sidekick.health import HEARTBEAT_FORMAT, Heartbeat, heartbeat_path, write_heartbeat
+from sidekick.state import SCHEMA_VERSION, StateStore
 from sidekick.status import STATUS_NAME
 
 
@@ -137,3 +141,73 @@ def test_status_refuses_a_report_of_a_newer_major_format_in_one_line(
     code, out, err = status(config, capsys)
     assert code == 1 and out == "" and err.count("\n") == 1
     assert "format 99" in err and "upgrade sidekick" in err
+
+
+# --- the state database ---------------------------------------------------------------------
+
+# The runs table as sidekick wrote it before the schema carried a version.
+UNVERSIONED_RUNS = """
+CREATE TABLE runs (
+    run_id TEXT PRIMARY KEY, project TEXT NOT NULL, key TEXT NOT NULL, runner TEXT NOT NULL,
+    command TEXT NOT NULL, state TEXT NOT NULL, started_at TEXT NOT NULL, ended_at TEXT,
+    exit_code INTEGER, reason TEXT NOT NULL DEFAULT '', outcome TEXT NOT NULL DEFAULT '',
+    log_path TEXT NOT NULL DEFAULT '', session_id TEXT NOT NULL DEFAULT '', turns INTEGER,
+    input_tokens INTEGER, output_tokens INTEGER, cost_usd REAL
+);
+INSERT INTO runs (run_id, project, key, runner, command, state, started_at, cost_usd)
+VALUES ('r1', 'Alpha', 'sidekick-alpha', 'tmux', '["claude"]', 'running',
+        '2026-11-20T10:00:00.000+00:00', 0.25);
+"""
+
+
+def user_version(path: Path) -> int:
+    with closing(sqlite3.connect(path)) as db:
+        return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def test_a_new_state_database_carries_its_schema_version(tmp_path: Path) -> None:
+    StateStore(tmp_path / "sidekick.db").close()
+    assert user_version(tmp_path / "sidekick.db") == SCHEMA_VERSION
+
+
+def test_a_state_database_from_before_versions_migrates_and_keeps_its_runs(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "sidekick.db"
+    with closing(sqlite3.connect(path)) as db:
+        db.executescript(UNVERSIONED_RUNS)
+    store = StateStore(path)
+    try:
+        assert store.active_runs()["sidekick-alpha"].run_id == "r1"
+        assert store.costs() == {"Alpha": 0.25} and store.pending_updates() == ([], 0)
+        store.record_event("Alpha", "note", "the events table exists now")
+    finally:
+        store.close()
+    assert user_version(path) == SCHEMA_VERSION
+    reopened = StateStore(path)
+    assert [run.run_id for run in reopened.runs("Alpha")] == ["r1"]
+    reopened.close()
+
+
+def test_a_state_database_of_a_newer_schema_is_refused_and_left_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state, config = state_dir_config(tmp_path)
+    path = state / "sidekick.db"
+    StateStore(path).close()
+    with closing(sqlite3.connect(path)) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(StateFileError, match=f"schema {SCHEMA_VERSION + 1}"):
+        StateStore(path)
+    code, out, err = status(config, capsys)
+    assert code == 1 and out == "" and err.count("\n") == 1 and "upgrade sidekick" in err
+    assert user_version(path) == SCHEMA_VERSION + 1
+
+
+def test_a_state_database_that_is_not_sqlite_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state, config = state_dir_config(tmp_path)
+    (state / "sidekick.db").write_bytes(b"this is not a database\n" * 200)
+    code, out, err = status(config, capsys)
+    assert code == 1 and out == "" and err.count("\n") == 1 and "not a usable state database" in err

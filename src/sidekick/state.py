@@ -5,6 +5,10 @@ happened. A run is recorded before its agent starts and closed after it ends,
 so a SIGKILL at any moment leaves a record that the next start-up can finish.
 Updates meant for the priority list wait in the outbox until a write-back
 lands, so an outcome is never remembered only in memory.
+
+The database carries its schema version in ``PRAGMA user_version``: opening
+one written by an older sidekick migrates it forward in one transaction, and
+one written by a newer sidekick is refused with a line that says so.
 """
 
 from __future__ import annotations
@@ -20,13 +24,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sidekick.errors import StateFileError
 from sidekick.models import AgentRun, ProjectStatus, RowUpdate
 
 logger = logging.getLogger(__name__)
 
 ACTIVE_STATES = ("starting", "running", "stopping")
 
-_SCHEMA = """
+_SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,
     project TEXT NOT NULL,
@@ -69,6 +74,11 @@ CREATE TABLE IF NOT EXISTS notes (
     at TEXT NOT NULL
 );
 """
+
+# _MIGRATIONS[n] brings a database from schema n to n + 1. Version 0 is a
+# database made before the schema carried a version: the same tables as 1.
+_MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1,)
+SCHEMA_VERSION = len(_MIGRATIONS)
 
 _RUN_COLUMNS = (
     "run_id",
@@ -129,10 +139,36 @@ class StateStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
+            self._open()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise StateFileError(str(self.path), f"not a usable state database: {exc}") from None
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _open(self) -> None:
+        self._db.execute("PRAGMA busy_timeout=5000")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring the schema up to this version's, or refuse one from a newer sidekick."""
+        with self._tx() as db:
+            (found,) = db.execute("PRAGMA user_version").fetchone()
+            if found > SCHEMA_VERSION:
+                raise StateFileError(
+                    str(self.path),
+                    f"written by a newer sidekick (schema {found}; this one reads up to"
+                    f" {SCHEMA_VERSION})",
+                    "upgrade sidekick, or move the database away to start with an empty history",
+                )
+            for version in range(found, SCHEMA_VERSION):
+                logger.info("state database %s: schema %d to %d", self.path, version, version + 1)
+                _run_script(db, _MIGRATIONS[version])
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
 
     def close(self) -> None:
         with self._lock:
@@ -298,6 +334,13 @@ class StateStore:
                 "DELETE FROM outbox WHERE project = ? AND seq <= ?",
                 [(p, up_to_seq) for p in projects],
             )
+
+
+def _run_script(db: sqlite3.Connection, script: str) -> None:
+    """Each statement on its own: ``executescript`` would commit the open transaction."""
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
 
 
 def _now() -> datetime:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Protocol, TypeVar
 
-from sidekick.errors import SourceUnreachable, SourceUnreadable
+from sidekick.errors import SourceLocked, SourceUnreachable, SourceUnreadable
 from sidekick.models import (
     Finding,
     Project,
@@ -317,6 +317,12 @@ class LastGoodSource:
                 raise
             self.unreachable = str(exc)
             logger.warning("%s; serving the list as last read", exc)
+            return self._last
+        except SourceLocked as exc:
+            if self._last is None:
+                raise
+            # A save under way is no problem in the list: serve the last one and say nothing.
+            logger.info("%s; serving the list as last read", exc)
             return self._last
         except SourceUnreadable as exc:
             if self._last is None:

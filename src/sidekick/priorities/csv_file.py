@@ -220,7 +220,7 @@ class CsvPrioritySource:
         return out
 
     def _shape_findings(self, table: _Table, record: Record, width: int) -> list[Finding]:
-        if len(record.values) > width and "".join(record.values[width:]).strip():
+        if len(record.values) > width and "".join(record.values).strip():
             problem = (
                 f"{len(record.values)} fields but the header has {width} "
                 f"(an unquoted {describe(table.fmt.delimiter)[:-1]} in a cell?); row skipped"
@@ -405,7 +405,7 @@ def _servable(record: Record, width: int) -> bool:
     """A row is served only when it was read whole, in the header's shape, as text."""
     if record.problems or has_undecodable(record.values):
         return False
-    return len(record.values) <= width or not "".join(record.values[width:]).strip()
+    return len(record.values) <= width
 
 
 def _header_hint(problem: str, fmt: CsvFormat) -> str:

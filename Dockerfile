@@ -87,8 +87,12 @@ RUN python3 -m venv /tmp/pip \
 
 # --- production -------------------------------------------------------------------
 FROM base AS production
-# The daemon runs as the person who owns the data directory on the host, so the
-# list it writes back stays theirs: build with SIDEKICK_UID=$(id -u) SIDEKICK_GID=$(id -g).
+# The container starts as root and its entrypoint (sidekick.container_start) drops
+# to whoever owns the mounted data directory, so the daemon can write the list and
+# what it writes back stays the person's, whatever their UID; nothing about the
+# host user is built in. A data directory owned by root keeps the daemon root.
+# SIDEKICK_UID/GID only name the account that owns the image's own directories.
+ARG BASE_IMAGE
 ARG SIDEKICK_UID=1000
 ARG SIDEKICK_GID=1000
 RUN { getent group "${SIDEKICK_GID}" >/dev/null || groupadd --gid "${SIDEKICK_GID}" sidekick; } \
@@ -97,11 +101,12 @@ RUN { getent group "${SIDEKICK_GID}" >/dev/null || groupadd --gid "${SIDEKICK_GI
     && mkdir -p /home/sidekick /state /data /projects /run/sidekick-tmux \
     && chown "${SIDEKICK_UID}:${SIDEKICK_GID}" /home/sidekick /state /data /projects /run/sidekick-tmux \
     && chmod 0700 /run/sidekick-tmux
+# The build settings, so a start with other ones in compose says a rebuild is due.
 ENV HOME=/home/sidekick \
     SIDEKICK_CONFIG=/data/config.yaml \
     SIDEKICK_DAEMON__STATE_DIR=/state \
-    SIDEKICK_TMUX__SOCKET=/run/sidekick-tmux/sock
-USER ${SIDEKICK_UID}:${SIDEKICK_GID}
+    SIDEKICK_TMUX__SOCKET=/run/sidekick-tmux/sock \
+    SIDEKICK_IMAGE_BUILT_WITH="SIDEKICK_BASE_IMAGE=${BASE_IMAGE}"
 WORKDIR /data
 VOLUME ["/state"]
 STOPSIGNAL SIGTERM
@@ -110,7 +115,8 @@ STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=5s --timeout=5s --start-period=60s --retries=3 CMD ["sidekick", "check"]
 # tini reaps the agents' tmux server if it is orphaned and passes SIGTERM on to
 # `sidekick supervise`, which stops the daemon and leaves the agents to the next one.
-ENTRYPOINT ["/usr/bin/tini", "--", "sidekick"]
+# The entrypoint replaces itself with `sidekick <arguments>` once it is the data's owner.
+ENTRYPOINT ["/usr/bin/tini", "--", "/opt/sidekick/bin/python", "-m", "sidekick.container_start"]
 CMD ["supervise"]
 
 # --- test-deps: what the test and dev images share --------------------------------

@@ -14,22 +14,38 @@ import logging
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from watchdog.events import (
+    DirDeletedEvent,
+    FileClosedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+)
 
 from sidekick.priorities.base import content_version
 from sidekick.priorities.watch import (
+    IN_CLOSE_WRITE,
+    IN_DELETE_SELF,
+    IN_MODIFY,
+    IN_MOVED_FROM,
+    IN_MOVED_TO,
     FileWatcher,
     InotifyDirectory,
     InotifyUnavailable,
     ObserverFactory,
     SourcePoller,
     UnknownWatchMode,
+    WatchdogDirectory,
     editor_lock_files,
+    platform_observer_factory,
+    translate_watchdog_event,
 )
 from tests.needs import missing
 
@@ -194,7 +210,7 @@ def expect_only(watcher: FileWatcher, recorder: Recorder, expected: list[str]) -
 # --- each save pattern, in each mode ---------------------------------------------
 
 
-@pytest.mark.parametrize("mode", ["inotify", "poll"])
+@pytest.mark.parametrize("mode", ["inotify", "watchdog", "poll"])
 @pytest.mark.parametrize("save", list(SAVES.values()), ids=list(SAVES))
 def test_each_save_pattern_is_reported_once_with_the_new_version(
     csv_path: Path,
@@ -224,10 +240,32 @@ def test_inotify_reports_a_save_well_within_a_second(
     assert time.monotonic() - saved_at < 0.5
 
 
+@pytest.mark.parametrize("mode", ["inotify", "watchdog"])
+@pytest.mark.parametrize("save", [rename_over, write_in_place], ids=["rename_over", "in_place"])
+def test_a_symlinked_list_is_watched_at_its_target(
+    tmp_path: Path,
+    start: Callable[..., tuple[FileWatcher, Recorder]],
+    mode: str,
+    save: Callable[[Path, str], None],
+) -> None:
+    synced = tmp_path / "Dropbox"
+    synced.mkdir()
+    target = synced / "list.csv"
+    target.write_text(csv_text(1))
+    link = tmp_path / "priorities.csv"
+    link.symlink_to(target)
+    _watcher, recorder = start(link, mode)
+
+    save(target, csv_text(2))
+    assert recorder.wait_for(version_of(csv_text(2)))
+    rename_over(link, csv_text(3))  # the link itself replaced by a file: still noticed
+    assert recorder.wait_for(version_of(csv_text(3)))
+
+
 # --- what is not a change ------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", ["inotify", "poll"])
+@pytest.mark.parametrize("mode", ["inotify", "watchdog", "poll"])
 def test_a_touch_without_content_change_is_not_reported(
     csv_path: Path, start: Callable[..., tuple[FileWatcher, Recorder]], mode: str
 ) -> None:
@@ -457,6 +495,31 @@ def test_auto_uses_inotify_where_it_works_and_says_so(
     watcher, _recorder = start(csv_path, "auto", poll_interval=NO_SAFETY_NET)
     assert watcher.mode_in_use == "inotify"
     assert any("through inotify" in r.getMessage() for r in caplog.records)
+
+
+def test_other_platforms_events_mean_what_inotify_s_would(tmp_path: Path) -> None:
+    # What FSEvents / ReadDirectoryChangesW report arrives as watchdog events; the
+    # watcher must read them as inotify events of the same directory entries.
+    d = tmp_path
+    cases = [
+        (
+            FileMovedEvent(str(d / "x.tmp"), str(d / "list.csv")),
+            [("x.tmp", IN_MOVED_FROM), ("list.csv", IN_MOVED_TO)],
+        ),
+        (FileMovedEvent(str(d / "list.csv"), "/elsewhere/list.csv"), [("list.csv", IN_MOVED_FROM)]),
+        (FileModifiedEvent(str(d / "list.csv")), [("list.csv", IN_MODIFY)]),
+        (FileClosedEvent(str(d / "list.csv")), [("list.csv", IN_CLOSE_WRITE)]),
+        (FileDeletedEvent(str(d / "sub" / "list.csv")), []),
+        (DirDeletedEvent(str(d)), [("", IN_DELETE_SELF)]),
+    ]
+    for event, expected in cases:
+        got = [(e.name, e.mask) for e in translate_watchdog_event(event, d)]
+        assert got == expected, event
+
+
+def test_auto_chooses_the_backend_by_platform() -> None:
+    expected = InotifyDirectory if sys.platform.startswith("linux") else WatchdogDirectory
+    assert platform_observer_factory() is expected
 
 
 def test_inotify_mode_fails_loudly_when_inotify_cannot_be_set_up(csv_path: Path) -> None:

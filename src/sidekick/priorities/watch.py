@@ -20,6 +20,14 @@ IN_MOVED_FROM for half a second, head-of-line). Where inotify cannot be set
 up, or events never arrive (Docker Desktop, network filesystems), the same
 thread stats the file every ``poll_interval``; in inotify mode that stat is a
 cheap safety net against events that silently never come.
+
+That ctypes path is Linux's. On every other platform (macOS's FSEvents,
+Windows' ReadDirectoryChangesW, the BSDs' kqueue) the directory's events come
+from ``watchdog``'s native observer, fed into the same loop through a pipe, so a
+person running ``sidekick run`` on a laptop is not left waiting for the poll.
+
+A symlinked list is watched at both ends: the link's directory (the link
+replaced) and the target's (the file itself saved, e.g. in a synced folder).
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ import math
 import os
 import select
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -42,12 +51,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
 from sidekick.errors import SidekickError
 from sidekick.priorities.base import content_version
 
 logger = logging.getLogger(__name__)
 
-MODES = ("auto", "inotify", "poll")
+# "watchdog" forces the other platforms' backend on Linux too (to measure or test it).
+MODES = ("auto", "inotify", "watchdog", "poll")
 # The daemon's health check reads heartbeat_at; the thread must show life this often.
 HEARTBEAT_INTERVAL = 1.0
 # A steady stream of writes must not postpone the look forever.
@@ -136,6 +149,11 @@ class DirectoryEvents(Protocol):
 ObserverFactory = Callable[[Path], DirectoryEvents]
 
 
+def platform_observer_factory() -> ObserverFactory:
+    """inotify through ctypes on Linux; watchdog's native observer everywhere else."""
+    return InotifyDirectory if sys.platform.startswith("linux") else WatchdogDirectory
+
+
 @functools.cache
 def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
@@ -202,6 +220,84 @@ class InotifyDirectory:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+# --- watchdog, for the platforms without the ctypes path ---------------------------
+
+
+class WatchdogDirectory:
+    """One directory's events from watchdog's native observer, readable like inotify's.
+
+    watchdog calls back on its own thread; the events are queued and a byte in a
+    pipe wakes the watcher's ``poll(2)``, so both backends share one loop.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._queue: collections.deque[DirectoryEvent] = collections.deque()
+        self._wake = _WakePipe()
+        self._wake.open()
+        self._observer = Observer()
+        try:
+            self._observer.schedule(_Forwarder(self), str(directory), recursive=False)
+            self._observer.start()
+        except BaseException:
+            self._wake.close()
+            raise
+
+    def fileno(self) -> int:
+        return self._wake.fileno()
+
+    def read(self) -> list[DirectoryEvent]:
+        self._wake.drain()
+        events = []
+        while self._queue:
+            events.append(self._queue.popleft())
+        return events
+
+    def close(self) -> None:
+        self._observer.stop()
+        self._observer.join(_STOP_TIMEOUT)
+        self._wake.close()
+
+    def push(self, events: list[DirectoryEvent]) -> None:
+        if events:
+            self._queue.extend(events)
+            self._wake.poke()
+
+
+class _Forwarder(FileSystemEventHandler):
+    """watchdog's event handler: translates each event into inotify's terms."""
+
+    def __init__(self, target: WatchdogDirectory) -> None:
+        self._target = target
+
+    def dispatch(self, event: FileSystemEvent) -> None:
+        self._target.push(translate_watchdog_event(event, self._target.directory))
+
+
+_WATCHDOG_MASKS = {
+    "created": IN_CREATE,
+    "modified": IN_MODIFY,
+    "closed": IN_CLOSE_WRITE,
+    "deleted": IN_DELETE,
+}
+
+
+def translate_watchdog_event(event: FileSystemEvent, directory: Path) -> list[DirectoryEvent]:
+    """A watchdog FileSystemEvent as the inotify events it stands for."""
+    kind = event.event_type
+    source = Path(os.fsdecode(event.src_path))
+    if source == directory and kind in ("deleted", "moved"):
+        return [DirectoryEvent("", IN_DELETE_SELF)]
+    if kind == "moved":
+        dest = Path(os.fsdecode(event.dest_path))
+        moved = [(source, IN_MOVED_FROM), (dest, IN_MOVED_TO)]
+        return [DirectoryEvent(p.name, mask) for p, mask in moved if p.parent == directory]
+    mask = _WATCHDOG_MASKS.get(kind)
+    if mask is None or source.parent != directory:
+        return []
+    return [DirectoryEvent(source.name, mask)]
 
 
 # --- versions -------------------------------------------------------------------
@@ -380,11 +476,14 @@ class FileWatcher:
         self.mode = mode
         self._on_change = on_change
         self._clock = clock
-        self._factory: ObserverFactory = observer_factory or InotifyDirectory
+        self._factory = observer_factory or _factory_for(mode)
+        self._event_mode = "watchdog" if self._factory is WatchdogDirectory else "inotify"
         self._versions = VersionBook()
         self._debouncer = Debouncer(debounce)
         self._probe = StatProbe(self.path, poll_interval, clock())
-        self._link = _EventLink(self.path.parent, self._factory)
+        self._links = [
+            _EventLink(directory, self._factory, name) for directory, name in _watched(self.path)
+        ]
         self._mode_in_use: str | None = None
         self._heartbeat_at = clock()
         self._checks = 0
@@ -397,7 +496,7 @@ class FileWatcher:
 
     @property
     def mode_in_use(self) -> str | None:
-        """'inotify' or 'poll' once started; None before."""
+        """'inotify', 'watchdog' or 'poll' once started; None before."""
         return self._mode_in_use
 
     @property
@@ -454,28 +553,35 @@ class FileWatcher:
         if self.mode == "poll":
             logger.info("watching %s by polling every %.2fs", self.path, self._probe.interval)
             return "poll"
-        try:
-            self._link.connect()
-        except OSError as exc:
-            return self._connect_failed(exc)
-        logger.info("watching %s through inotify on %s", self.path, self.path.parent)
-        return "inotify"
+        for link in self._links:
+            try:
+                link.connect()
+            except OSError as exc:
+                mode = self._connect_failed(exc)
+                if mode == "poll":
+                    return mode
+                continue
+            logger.info("watching %s through %s on %s", self.path, self._event_mode, link.directory)
+        return self._event_mode
 
     def _connect_failed(self, exc: OSError) -> str:
         if exc.errno == errno.ENOENT:
             # A directory that is not there yet is no reason to give up inotify.
             logger.warning("cannot watch %s yet (%s); retrying every second", self.path, exc)
-            return "inotify"
-        if self.mode == "inotify":
+            return self._event_mode
+        if self.mode in ("inotify", "watchdog"):
             raise InotifyUnavailable(
                 str(self.path.parent), f"cannot set up inotify: {exc}"
             ) from exc
         logger.warning(
-            "cannot watch %s with inotify (%s); polling every %.2fs instead",
+            "cannot watch %s with %s (%s); polling every %.2fs instead",
             self.path,
+            self._event_mode,
             exc,
             self._probe.interval,
         )
+        for link in self._links:
+            link.close()
         return "poll"
 
     def _take_baseline(self, now: float) -> None:
@@ -492,7 +598,8 @@ class FileWatcher:
             while not self._stopping.is_set():
                 self._tick()
         finally:
-            self._link.close()
+            for link in self._links:
+                link.close()
 
     def _tick(self) -> None:
         ready = self._wait(self._clock())
@@ -501,7 +608,7 @@ class FileWatcher:
         self._heartbeat_at = now
         for fd in ready:
             self._on_ready(fd, now)
-        if self._mode_in_use == "inotify" and self._link.reconnect(now):
+        if self._mode_in_use == self._event_mode and self._reconnect(now):
             self._debouncer.poke(now)
         if self._probe.changed(now):
             self._debouncer.poke(now)
@@ -515,15 +622,22 @@ class FileWatcher:
             wait = min(wait, pending)
         poller = select.poll()
         poller.register(self._wake.fileno(), select.POLLIN)
-        if self._link.fileno() >= 0:
-            poller.register(self._link.fileno(), select.POLLIN)
+        for link in self._links:
+            if link.fileno() >= 0:
+                poller.register(link.fileno(), select.POLLIN)
         return [fd for fd, _ in poller.poll(math.ceil(wait * 1000))]
 
     def _on_ready(self, fd: int, now: float) -> None:
         if fd == self._wake.fileno():
             self._wake.drain()
-        elif self._link.relevant(self.path.name):
-            self._debouncer.poke(now)
+            return
+        for link in self._links:
+            if link.fileno() == fd and link.relevant():
+                self._debouncer.poke(now)
+
+    def _reconnect(self, now: float) -> bool:
+        # Every link gets its try; any that came back means "look again".
+        return any([link.reconnect(now) for link in self._links])
 
     def _confirm(self) -> None:
         self._checks += 1
@@ -555,11 +669,29 @@ class FileWatcher:
             logger.exception("handling a change of %s failed", self.path)
 
 
+def _factory_for(mode: str) -> ObserverFactory:
+    if mode == "watchdog":
+        return WatchdogDirectory
+    if mode == "inotify":
+        return InotifyDirectory
+    return platform_observer_factory()
+
+
+def _watched(path: Path) -> list[tuple[Path, str]]:
+    """The directories and names to watch: the path's, and a symlink target's too."""
+    places = [(path.parent, path.name)]
+    target = Path(os.path.realpath(path))
+    if target != path and (target.parent, target.name) not in places:
+        places.append((target.parent, target.name))
+    return places
+
+
 class _EventLink:
     """The inotify side of a watcher: connecting, filtering events, and reconnecting."""
 
-    def __init__(self, directory: Path, factory: ObserverFactory) -> None:
+    def __init__(self, directory: Path, factory: ObserverFactory, name: str) -> None:
         self.directory = directory
+        self.name = name
         self._factory = factory
         self._events: DirectoryEvents | None = None
         self._next_retry = 0.0
@@ -570,8 +702,8 @@ class _EventLink:
     def connect(self) -> None:
         self._events = self._factory(self.directory)
 
-    def relevant(self, name: str) -> bool:
-        """Read what is pending: True when it may have changed the file with that name."""
+    def relevant(self) -> bool:
+        """Read what is pending: True when it may have changed the file with our name."""
         if self._events is None:
             return False
         events = self._events.read()
@@ -579,7 +711,7 @@ class _EventLink:
             logger.warning("lost the watch on %s (moved, deleted or unmounted)", self.directory)
             self.close()
             return True
-        return any(event.name == name or event.mask & IN_Q_OVERFLOW for event in events)
+        return any(event.name == self.name or event.mask & IN_Q_OVERFLOW for event in events)
 
     def reconnect(self, now: float) -> bool:
         """Try again, at most once a second, to watch a directory whose watch was lost."""

@@ -5,7 +5,8 @@ read what the person saved), then joins the runtime's live agents with the
 state store's open runs: a live agent with no open run is adopted, an open
 run with no live agent has ended (its exit status file says how) or was
 interrupted. The planner decides; this module carries its actions out, one
-failure never stopping the rest.
+failure never stopping the rest, and writes what it did to the list before
+the tick ends.
 """
 
 from __future__ import annotations
@@ -17,17 +18,26 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sidekick import claude_code
+from sidekick import claude_code, run_ending
 from sidekick.config import Config
 from sidekick.errors import (
     AgentAlreadyRunning,
+    RunnerUnavailable,
     SidekickError,
     SourceLocked,
     SourceUnreachable,
     WriteConflict,
 )
 from sidekick.launch import build_launch
-from sidekick.models import AgentRun, Project, ProjectStatus, RowUpdate, Snapshot
+from sidekick.models import (
+    AgentRun,
+    Project,
+    ProjectStatus,
+    RowUpdate,
+    Snapshot,
+    agent_key,
+    legacy_agent_key,
+)
 from sidekick.planner import (
     Action,
     Finish,
@@ -92,63 +102,93 @@ class Reconciler:
     def tick(self) -> TickResult:
         result = TickResult()
         snapshot = self._exchange(result)
-        result.snapshot = snapshot
-        agents = self._observe(snapshot.projects)
+        index = Identities(snapshot)
+        agents = self._observe(index, result)
         # After observing: runs found ended there have queued their outcomes too.
         projects = _overlay(snapshot.projects, self.store.pending_updates()[0])
-        result.actions = plan(self._plan_input(projects, agents))
+        given = self._plan_input(projects, agents, index.kept)
+        given = replace(given, held={**index.held_by_old_agents(agents), **given.held})
+        result.actions = plan(given)
         by_name = {p.name: p for p in projects}
         for action in result.actions:
             if not isinstance(action, Hold):
                 self._apply(action, by_name, result)
         self._keep_notes(result.actions)
-        result.again = result.again or bool(self.store.pending_updates()[0])
+        # One reconcile writes what it did: `run --once` leaves no row behind its agent.
+        result.snapshot = self._write(result) or snapshot
+        result.again = result.again or self._outbox_waiting(result.snapshot)
         return result
 
     # --- the list --------------------------------------------------------------
 
     def _exchange(self, result: TickResult) -> Snapshot:
+        return self._write(result) or self.source.load()
+
+    def _write(self, result: TickResult) -> Snapshot | None:
+        """Write the outbox; the list as written, or None when nothing was written."""
         updates, seq = self.store.pending_updates()
-        if updates:
-            try:
-                written = self.source.write_back(updates)
-            except (SourceLocked, SourceUnreachable, WriteConflict) as exc:
-                logger.warning("write-back postponed: %s", exc)
-                result.errors.append(str(exc))
-                result.postponed = str(exc)
-            else:
-                self.store.clear_updates([u.project for u in updates], seq)
-                for name in written.missing:
-                    logger.info("row gone before its update was written", extra={"project": name})
-                if written.snapshot is not None:
-                    return written.snapshot
-        return self.source.load()
+        if not updates or result.postponed:
+            return None
+        try:
+            written = self.source.write_back(updates)
+        except (SourceLocked, SourceUnreachable, WriteConflict) as exc:
+            logger.warning("write-back postponed: %s", exc)
+            result.errors.append(str(exc))
+            result.postponed = str(exc)
+            return None
+        # An update for a row that is there but ambiguous waits for the person to fix it.
+        present = _unserved_names(written.snapshot)
+        waiting = [name for name in written.missing if name in present]
+        done = [u.project for u in updates if u.project not in waiting]
+        self.store.clear_updates(done, seq)
+        for name in written.missing:
+            logger.info("no row to write the update on", extra={"project": name})
+        return written.snapshot
+
+    def _outbox_waiting(self, snapshot: Snapshot) -> bool:
+        """Updates that another write could place (not those waiting for a row to be fixed)."""
+        present = _unserved_names(snapshot)
+        return any(u.project not in present for u in self.store.pending_updates()[0])
 
     # --- the runtime -------------------------------------------------------------
 
-    def _observe(self, projects: Sequence[Project]) -> dict[str, RunningAgent]:
+    def _observe(self, index: Identities, result: TickResult) -> dict[str, RunningAgent]:
         live = self.runner.list_agents()
         runs = self.store.active_runs()
-        by_key = {p.key: p for p in projects}
         for key, agent in live.items():
-            if key not in runs:
-                runs[key] = self._adopt(agent, by_key.get(key))
-            else:
-                self._resume_watch(runs[key])
+            name = runs[key].project if key in runs else key
+            self._isolated(result, name, self._watch, agent, runs, index)
         self._adopting = False
-        for key, run in runs.items():
+        for key, run in list(runs.items()):
             if key not in live:
-                self._vanished(run, by_key.get(key))
-        return {
-            key: RunningAgent(
-                key,
-                runs[key].project,
-                runs[key].started_at,
-                agent.exit_code,
-                gpu=bool(by_key.get(key) and by_key[key].gpu),
-            )
-            for key, agent in live.items()
-        }
+                self._isolated(result, run.project, self._vanished, run, index.row(run))
+        return {key: index.running(agent, runs.get(key)) for key, agent in live.items()}
+
+    def _watch(self, agent: LiveAgent, runs: dict[str, AgentRun], index: Identities) -> None:
+        if agent.key in runs:
+            self._resume_watch(runs[agent.key])
+        else:
+            runs[agent.key] = self._adopt(agent, index.project(agent.key, None))
+
+    def _isolated(
+        self, result: TickResult, project: str, step: Callable[..., object], *args: object
+    ) -> None:
+        """One row's step: whatever it raises is that row's problem, not the reconcile's."""
+        try:
+            step(*args)
+        except Exception as exc:
+            self._row_failed(result, project, step.__name__.strip("_"), exc)
+
+    def _row_failed(self, result: TickResult, project: str, step: str, exc: Exception) -> None:
+        problem = str(exc) or type(exc).__name__
+        result.errors.append(f"{project}: {problem}")
+        # A traceback only for what nobody foresaw; a known error's message says it all.
+        trace = None if isinstance(exc, SidekickError) else exc
+        logger.error("%s failed: %s", step, problem, exc_info=trace, extra={"project": project})
+        try:
+            self.store.record_event(project, "error", f"{step}: {problem}")
+        except Exception:
+            logger.exception("cannot record the error", extra={"project": project})
 
     def _resume_watch(self, run: AgentRun) -> None:
         """A live agent with an open run: if this daemon just started, it takes the agent over."""
@@ -199,7 +239,10 @@ class Reconciler:
     # --- planning ----------------------------------------------------------------
 
     def _plan_input(
-        self, projects: Sequence[Project], agents: dict[str, RunningAgent]
+        self,
+        projects: Sequence[Project],
+        agents: dict[str, RunningAgent],
+        unserved: frozenset[str] = frozenset(),
     ) -> PlanInput:
         capacity, policy = self.config.capacity, self.config.policy
         return PlanInput(
@@ -213,6 +256,7 @@ class Reconciler:
             max_runtime=policy.max_runtime or None,
             missing_directories=self._missing_directories(projects, agents),
             held=self._budget_holds(projects),
+            unserved=unserved,
         )
 
     def _missing_directories(
@@ -245,7 +289,7 @@ class Reconciler:
         project = _action_project(action)
         try:
             if isinstance(action, Start):
-                self._start(action)
+                self._start(action, result)
             elif isinstance(action, Stop):
                 self._stop(action)
                 result.again = True
@@ -253,16 +297,40 @@ class Reconciler:
                 self._finish_live(action, by_name.get(action.project))
             elif isinstance(action, Mark):
                 self._mark(action, by_name.get(action.project))
-        except SidekickError as exc:
-            result.errors.append(f"{project}: {exc}")
-            self.store.record_event(project, "error", str(exc))
-            logger.error("%s failed: %s", type(action).__name__, exc, extra={"project": project})
+        except Exception as exc:
+            self._row_failed(result, project, type(action).__name__.lower(), exc)
 
-    def _start(self, action: Start) -> None:
+    def _start(self, action: Start, result: TickResult) -> None:
+        """Start an agent; a start that cannot be made is said on its row, once."""
+        project = action.project
+        run_id = self.new_run_id()
+        try:
+            self._launch(action, run_id)
+        except AgentAlreadyRunning:
+            self._end_unstarted(run_id, "already running")
+        except Exception as exc:
+            self._end_unstarted(run_id, str(exc) or type(exc).__name__)
+            self._row_failed(result, project.name, "start", exc)
+            self._note_unstarted(project, exc)
+
+    def _note_unstarted(self, project: Project, exc: Exception) -> None:
+        """A runtime that is down keeps the row Pending (it starts when it is back); any
+        other reason fails the row, so it is not retried every reconcile."""
+        if isinstance(exc, RunnerUnavailable):
+            note = f"waiting to start: {exc}"
+            if not project.last_update.endswith(_short(note)):
+                self._queue(project.name, project.status, None, note)
+            return
+        self._queue(project.name, ProjectStatus.FAILED, "", f"could not start: {exc}")
+
+    def _end_unstarted(self, run_id: str, reason: str) -> None:
+        if self.store.get_run(run_id) is not None:
+            self.store.end_run(run_id, RunEnd("failed_to_start", self.clock(), reason=reason))
+
+    def _launch(self, action: Start, run_id: str) -> None:
         project = action.project
         directory = self.config.project_directory(project.name, project.directory)
         assert directory is not None  # the planner only starts projects with a directory
-        run_id = self.new_run_id()
         resuming = action.interrupted and self.config.policy.resume_interrupted
         resume = self.store.last_session_id(project.name) if resuming else ""
         launch = build_launch(self.config, project, directory, run_id, resume)
@@ -279,16 +347,7 @@ class Reconciler:
             reason=f"resuming {resume}" if resume else "",
         )
         self.store.begin_run(run)
-        try:
-            self.runner.start(spec)
-        except AgentAlreadyRunning:
-            self.store.end_run(
-                run_id, RunEnd("failed_to_start", self.clock(), reason="already running")
-            )
-            return
-        except SidekickError as exc:
-            self.store.end_run(run_id, RunEnd("failed_to_start", self.clock(), reason=str(exc)))
-            raise
+        self.runner.start(spec)
         self.store.set_state(run_id, "running")
         note = "resumed" if resume else "started"
         self._queue(project.name, ProjectStatus.IN_PROGRESS, spec.key, note)
@@ -319,7 +378,7 @@ class Reconciler:
         log_text = _read_log(run.log_path)
         outcome_facts = claude_code.parse_result(log_text)
         status, note = _outcome(exit_code, outcome_facts, log_text)
-        reason = note if status is ProjectStatus.FAILED else ""
+        reason = note
         end = RunEnd("finished", self.clock(), exit_code, reason, status.value)
         end = _with_result(end, outcome_facts)
         # The outcome is queued before the run is closed: a crash in between
@@ -366,6 +425,89 @@ class Reconciler:
         if notes != self._notes_written:
             self.store.set_notes(notes)
             self._notes_written = notes
+
+
+class Identities:
+    """Which project each live agent works for, and which rows are there but not served.
+
+    An agent is its project's by its run's record first (the name it was
+    started for), then by its key, then by the key that project had before
+    keys were unique, so an agent started under an older name is adopted, not
+    started twice or stopped as a stranger.
+    """
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.by_key = {p.key: p for p in snapshot.projects}
+        self.by_name = {p.name: p for p in snapshot.projects}
+        self._unserved_names = _unserved_names(snapshot) - self.by_name.keys()
+        self.unserved = frozenset(agent_key(name) for name in self._unserved_names)
+        self._legacy: dict[str, str] | None = None
+        self.shared_legacy: set[str] = set()
+        """Older keys that several rows had: whose agent it is cannot be told, so it is kept."""
+
+    def identity(self, key: str, run: AgentRun | None) -> str:
+        """The key of the project the agent under ``key`` works for."""
+        if run is not None:
+            own = agent_key(run.project)
+            if own in self.by_key or own in self.unserved:
+                return own
+        if key in self.by_key or key in self.unserved:
+            return key
+        return self.legacy().get(key, key)
+
+    def legacy(self) -> dict[str, str]:
+        """Older key → project key, for older keys that only one row had."""
+        if self._legacy is None:
+            owners: dict[str, set[str]] = {}
+            for name in (*self.by_name, *self._unserved_names):
+                owners.setdefault(legacy_agent_key(name), set()).add(agent_key(name))
+            self._legacy = {old: next(iter(new)) for old, new in owners.items() if len(new) == 1}
+            self.shared_legacy = {old for old, new in owners.items() if len(new) > 1}
+        return self._legacy
+
+    @property
+    def kept(self) -> frozenset[str]:
+        """Keys whose agents stay although no served row is theirs."""
+        return self.unserved | self.shared_legacy
+
+    def held_by_old_agents(self, agents: Mapping[str, RunningAgent]) -> dict[str, str]:
+        """Rows that may own a live agent started under an older key several rows had:
+        none of them starts while it runs, so no project gets a second agent."""
+        old = {a.key for a in agents.values() if a.identity in self.shared_legacy}
+        if not old:
+            return {}
+        return {
+            name: f"waiting for {legacy_agent_key(name)}, started by an older version, to end"
+            for name in self.by_name
+            if legacy_agent_key(name) in old
+        }
+
+    def project(self, key: str, run: AgentRun | None) -> Project | None:
+        return self.by_key.get(self.identity(key, run))
+
+    def row(self, run: AgentRun) -> Project | None:
+        """The row an open run writes to: the one with its name."""
+        return self.by_name.get(run.project) or self.by_key.get(run.key)
+
+    def running(self, agent: LiveAgent, run: AgentRun | None) -> RunningAgent:
+        identity = self.identity(agent.key, run)
+        project = self.by_key.get(identity)
+        name = run.project if run is not None else project.name if project else agent.key
+        return RunningAgent(
+            agent.key,
+            name,
+            run.started_at if run is not None else agent.started_at,
+            agent.exit_code,
+            gpu=bool(project and project.gpu),
+            project_key=identity if identity != agent.key else "",
+        )
+
+
+def _unserved_names(snapshot: Snapshot | None) -> set[str]:
+    """Names of rows still in the list that were not served (a bad cell, a duplicate)."""
+    if snapshot is None:
+        return set()
+    return {f.project for f in snapshot.findings if f.project}
 
 
 class MissingDirectories(Mapping[str, str]):
@@ -436,14 +578,8 @@ def _with_update(project: Project, update: RowUpdate) -> Project:
 def _outcome(
     exit_code: int, facts: claude_code.AgentResult | None, log_text: str
 ) -> tuple[ProjectStatus, str]:
-    if exit_code == 0 and not (facts and facts.is_error):
-        cost = f" (${facts.total_cost_usd:.4f})" if facts and facts.total_cost_usd else ""
-        return ProjectStatus.COMPLETE, f"complete{cost}"
-    if facts is not None and facts.api_error:
-        return ProjectStatus.FAILED, f"failed: {facts.api_error}"
-    last = next((line for line in reversed(log_text.splitlines()) if line.strip()), "")
-    detail = f": {last.strip()}" if last else ""
-    return ProjectStatus.FAILED, f"failed: exit {exit_code}{detail}"
+    ending = run_ending.describe_result(exit_code, facts, log_text)
+    return ending.status, ending.note
 
 
 def _with_result(end: RunEnd, facts: claude_code.AgentResult | None) -> RunEnd:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
 from sidekick.models import Project, ProjectStatus
@@ -27,7 +28,7 @@ def live(p: Project, **kw: object) -> RunningAgent:
     return RunningAgent(p.key, p.name, **kw)  # type: ignore[arg-type]
 
 
-def started(actions: list[object]) -> list[str]:
+def started(actions: Sequence[object]) -> list[str]:
     return [a.project.name for a in actions if isinstance(a, Start)]
 
 

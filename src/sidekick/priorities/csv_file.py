@@ -214,7 +214,8 @@ class CsvPrioritySource:
         for record in table.rows:
             for index, problem in record.problems:
                 column = _column_name(table.header, index)
-                out.append(Finding(self.name, record.line, column, f"{problem}; row skipped"))
+                skipped = f"{problem}; row skipped"
+                out.append(Finding(self.name, record.line, column, skipped, _name(table, record)))
             if not record.problems:
                 out.extend(self._shape_findings(table, record, width))
         return out
@@ -225,10 +226,10 @@ class CsvPrioritySource:
                 f"{len(record.values)} fields but the header has {width} "
                 f"(an unquoted {describe(table.fmt.delimiter)[:-1]} in a cell?); row skipped"
             )
-            return [Finding(self.name, record.line, "", problem)]
+            return [Finding(self.name, record.line, "", problem, _name(table, record))]
         if has_undecodable(record.values):
             problem = f"holds bytes that are not {table.fmt.encoding_name} text; row skipped"
-            return [Finding(self.name, record.line, "", problem)]
+            return [Finding(self.name, record.line, "", problem, _name(table, record))]
         return []
 
     # --- litter and displaced saves ----------------------------------------------------
@@ -497,6 +498,11 @@ def _cell_edits(table: _Table, record: Record, update: RowUpdate) -> list[CellEd
         if current is None or current.strip() != one_line:
             edits.append(CellEdit(record, index, one_line))
     return edits
+
+
+def _name(table: _Table, record: Record) -> str:
+    """The name in a skipped row's Project cell: that project is still in the list."""
+    return table.header.get(record.values, "Project")
 
 
 def _column_name(header: Header, index: int) -> str:

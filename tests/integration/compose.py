@@ -3,8 +3,10 @@
 Every compose project a test brings up is named ``<SESSION>-<n>`` and taken
 down with its volumes when the test ends; whatever a crashed run left behind
 is swept at the end of the session by the compose project label. Images are
-tagged ``sidekick-test:<target>`` (not the person's own ``sidekick:<target>``)
-and kept, like any build cache, so the next session builds in seconds.
+tagged ``sidekick-test-<SESSION>:<target>`` (never the person's own
+``sidekick:<target>``, nor a parallel session's) and untagged when the session
+ends (tests/conftest.py); their layers stay as build cache, so the next
+session builds in seconds.
 """
 
 from __future__ import annotations
@@ -15,14 +17,15 @@ import os
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import docker
-from docker.errors import ImageNotFound, NotFound
+from docker.errors import ImageNotFound
 
+from tests import docker_leftovers
 from tests.polling import wait_until
 
 logger = logging.getLogger(__name__)
@@ -31,8 +34,8 @@ REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
 LOCAL_BASE_IMAGE = "sidekick-base:bookworm"
 DEFAULT_BASE_IMAGE = "python:3.11-slim-bookworm"
-IMAGE_REPOSITORY = "sidekick-test"
 SESSION = f"sktest{uuid.uuid4().hex[:8]}"
+IMAGE_REPOSITORY = f"sidekick-test-{SESSION}"
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 TMUX_SOCKET = "/run/sidekick-tmux/sock"
@@ -212,21 +215,7 @@ def runs_of(container: Any, project: str) -> list[dict[str, Any]]:
 
 
 def sweep_session(client: docker.DockerClient) -> None:
-    """Remove every container, network and volume of this session's compose projects."""
-    mine = {"label": [PROJECT_LABEL]}
-    for container in client.containers.list(all=True, filters=mine):
-        if container.labels.get(PROJECT_LABEL, "").startswith(SESSION):
-            _quietly(lambda c=container: c.remove(force=True, v=True))
-    for network in client.networks.list(filters=mine):
-        if network.attrs.get("Labels", {}).get(PROJECT_LABEL, "").startswith(SESSION):
-            _quietly(network.remove)
-    for volume in client.volumes.list(filters=mine):
-        if (volume.attrs.get("Labels") or {}).get(PROJECT_LABEL, "").startswith(SESSION):
-            _quietly(volume.remove)
-
-
-def _quietly(action: Callable[[], object]) -> None:
-    try:
-        action()
-    except NotFound:
-        logger.debug("already gone")
+    """Remove every container, network and volume of this session's compose projects,
+    and untag its images (their layers stay, as the next session's build cache)."""
+    mine = docker_leftovers.Sessions(SESSION, SESSION, IMAGE_REPOSITORY)
+    docker_leftovers.remove(client, docker_leftovers.inventory(client, mine))

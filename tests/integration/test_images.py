@@ -15,6 +15,7 @@ from typing import Any
 import docker
 import pytest
 
+from tests.containers.helpers import raw_labels
 from tests.integration.compose import (
     REPO,
     Compose,
@@ -80,7 +81,9 @@ def test_production_image_has_the_pinned_claude_code_and_no_node(
 
 def run_once(client: docker.DockerClient, name: str, *argv: str) -> str:
     """Run a command in a new container of the image; remove it with its anonymous volumes."""
-    container = client.containers.create(name, entrypoint=list(argv[:1]), command=list(argv[1:]))
+    container = client.containers.create(
+        name, entrypoint=list(argv[:1]), command=list(argv[1:]), labels=raw_labels()
+    )
     try:
         container.start()
         container.wait(timeout=120)

@@ -26,7 +26,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
-from sidekick import claude_code
+from sidekick import agent_command, claude_code
 from sidekick.config_yaml import Plain, UnclearValue, parse, typed
 from sidekick.errors import ConfigError
 from sidekick.models import slugify
@@ -109,6 +109,7 @@ class BudgetConfig:
 class AgentProfile:
     runner: str = "tmux"
     command: tuple[str, ...] = DEFAULT_AGENT_COMMAND
+    stdin: str = claude_code.DEFAULT_STDIN
     env: dict[str, str] = field(default_factory=dict)
     claude: bool = True
     resume: bool = True
@@ -367,11 +368,19 @@ def _check(config: Config, loader: _Loader) -> None:
             raise loader.error(f"agents.{name}.runner", "must be tmux or container")
         if not profile.command:
             raise loader.error(f"agents.{name}.command", "must not be empty")
+        _check_placeholders(name, profile, loader)
         if profile.restart_policy not in _RESTART_POLICIES:
             choices = ", ".join(_RESTART_POLICIES)
             raise loader.error(f"agents.{name}.restart_policy", f"must be one of {choices}")
     _check_files(config, loader)
     _check_os_limits(config, loader)
+
+
+def _check_placeholders(name: str, profile: AgentProfile, loader: _Loader) -> None:
+    """A row's text may be an argument or stdin, never code a shell or interpreter runs."""
+    for unsafe in agent_command.unsafe_placeholders(profile.command, profile.stdin):
+        where = "stdin" if unsafe.index == len(profile.command) else f"command[{unsafe.index}]"
+        raise loader.error(f"agents.{name}.{where}", unsafe.problem())
 
 
 def _check_files(config: Config, loader: _Loader) -> None:

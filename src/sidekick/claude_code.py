@@ -34,10 +34,14 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 PERMISSION_MODE = "acceptEdits"
+# The prompt goes on stdin, never in argv: as an argument, a prompt that starts
+# with "-" ("- fix the flaky login test") is an unknown option to the CLI
+# ("error: unknown option", exit 1), one that follows a variadic option such as
+# --allowedTools is taken as one more tool, and one over 128 KiB cannot be exec'd.
+# ``claude -p`` with no prompt argument reads the whole of stdin as the prompt.
 DEFAULT_COMMAND: tuple[str, ...] = (
     "claude",
     "-p",
-    "{next_action}",
     "--output-format",
     "stream-json",
     "--verbose",
@@ -46,6 +50,7 @@ DEFAULT_COMMAND: tuple[str, ...] = (
     "--allowedTools",
     "Bash",
 )
+DEFAULT_STDIN = "{next_action}"
 DEFAULT_MAX_RETRIES = 2
 STATE_FILE = ".claude.json"
 # Claude Code remembers an approved ANTHROPIC_API_KEY by its last 20 characters.
@@ -180,10 +185,40 @@ class AgentResult:
     result: str
     api_error: str = ""
     api_error_status: int | None = None
+    terminal_reason: str = ""
+    errors: tuple[str, ...] = ()
+    denials: tuple[Denial, ...] = ()
 
     @property
     def failed_on_api(self) -> bool:
         return bool(self.api_error)
+
+
+@dataclass(frozen=True)
+class Denial:
+    """A tool call Claude Code refused to run (``permission_denials``): which tool, what for."""
+
+    tool: str
+    detail: str = ""
+
+
+def _denials(raw: Any) -> tuple[Denial, ...]:
+    if not isinstance(raw, list):
+        return ()
+    found = []
+    for item in raw:
+        if not isinstance(item, Mapping):
+            continue
+        tool_input = item.get("tool_input")
+        detail = ""
+        if isinstance(tool_input, Mapping):
+            detail = str(tool_input.get("command") or tool_input.get("file_path") or "")
+        found.append(Denial(str(item.get("tool_name") or "a tool"), " ".join(detail.split())))
+    return tuple(found)
+
+
+def _texts(raw: Any) -> tuple[str, ...]:
+    return tuple(" ".join(str(item).split()) for item in raw) if isinstance(raw, list) else ()
 
 
 def _json_lines(log_text: str) -> Iterator[dict[str, Any]]:
@@ -226,6 +261,9 @@ def _result_from(data: Mapping[str, Any]) -> AgentResult:
         result=str(data.get("result") or ""),
         api_error=api_error_reason(data),
         api_error_status=status,
+        terminal_reason=str(data.get("terminal_reason") or ""),
+        errors=_texts(data.get("errors")),
+        denials=_denials(data.get("permission_denials")),
     )
 
 

@@ -2,9 +2,17 @@
 
 The profile's command is a template: ``{next_action}``, ``{project}`` and
 ``{directory}`` are replaced inside each argument, never joined into a shell
-line. Profiles that run Claude Code also get their own config directory and
-the API settings; the API key is read from its secret file at launch and
-never logged.
+line (and never inside a shell's script: the config refuses that). The
+profile's ``stdin`` template (the default: the Next Action) is written to a
+file beside the run's log and given to the agent as its standard input, so a
+prompt of any length and any first character reaches it as data. The row's
+fields are also in the environment (``SIDEKICK_NEXT_ACTION``, ...). Profiles
+that run Claude Code also get their own config directory and the API
+settings; the API key is read from its secret file at launch and never logged.
+
+A launch that Linux could not exec (one argument over 128 KiB, or all of them
+over ``ARG_MAX``) is refused here with a :class:`~sidekick.errors.RunnerError`
+that says which argument, before any runtime is asked.
 """
 
 from __future__ import annotations
@@ -14,10 +22,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from sidekick import claude_code
+from sidekick import agent_command, claude_code
 from sidekick.config import Config
+from sidekick.errors import RunnerError
 from sidekick.models import Project, slugify
-from sidekick.runners.base import LaunchSpec
+from sidekick.runners.base import LaunchSpec, write_private
 
 logger = logging.getLogger(__name__)
 
@@ -33,13 +42,7 @@ class LaunchPlan:
 
 def render(template: tuple[str, ...], values: Mapping[str, str]) -> tuple[str, ...]:
     """Fill placeholders argument by argument; other braces stay as they are."""
-    return tuple(_fill(argument, values) for argument in template)
-
-
-def _fill(argument: str, values: Mapping[str, str]) -> str:
-    for name, value in values.items():
-        argument = argument.replace("{" + name + "}", value)
-    return argument
+    return agent_command.render(template, values)
 
 
 def build_launch(
@@ -60,9 +63,14 @@ def build_launch(
     if resume_session and profile.claude and profile.resume:
         argv = (*argv, *claude_code.resume_arguments(resume_session))
     log_path = config.daemon.state_dir / "logs" / slugify(project.name) / f"{run_id}.log"
-    env = dict(zip(profile.env, render(tuple(profile.env.values()), values), strict=True))
+    env = agent_command.field_environment(values)
+    env.update(zip(profile.env, render(tuple(profile.env.values()), values), strict=True))
     if profile.claude:
         env.update(_claude_env(config, project, directory))
+    problem = agent_command.oversized(argv, env)
+    if problem:
+        raise RunnerError(project.key, f"cannot start with profile {profile_name!r}: {problem}")
+    stdin_path = _write_stdin(log_path, agent_command.fill(profile.stdin, values))
     spec = LaunchSpec(
         project.key,
         project.name,
@@ -73,8 +81,18 @@ def build_launch(
         env,
         runner=profile.runner,
         profile=profile_name,
+        stdin_path=stdin_path,
     )
     return LaunchPlan(spec, profile_name, resume_session)
+
+
+def _write_stdin(log_path: Path, text: str) -> Path | None:
+    """The agent's standard input, beside its log; None (no input) for an empty template."""
+    if not text:
+        return None
+    path = log_path.with_name(log_path.stem + ".stdin")
+    write_private(path, text.encode("utf-8", "surrogateescape"))
+    return path
 
 
 def _claude_env(config: Config, project: Project, directory: Path) -> dict[str, str]:

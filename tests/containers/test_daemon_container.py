@@ -78,7 +78,11 @@ def test_row_goes_pending_to_complete_with_the_agent_writing_into_the_project(
     base_image: str, instance: str, docker_api: Any, tmp_path: Path
 ) -> None:
     name = unique("alpha")
-    command = ["sh", "-c", "echo working on {project}; echo '{next_action}' > note.txt"]
+    command = [
+        "sh",
+        "-c",
+        'echo working on "$SIDEKICK_PROJECT"; echo "$SIDEKICK_NEXT_ACTION" > note.txt',
+    ]
     world = container_world(
         tmp_path, [name], command, base_image, instance, rows=[f"{name},1,Pending,,,Ship it,,,"]
     )

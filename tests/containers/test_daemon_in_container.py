@@ -108,7 +108,7 @@ def write_world(root: Path, name: str, image: str, instance: str) -> None:
     agent = [
         "sh",
         "-c",
-        "echo '{next_action}' > note.txt; while [ ! -e go ]; do sleep 0.1; done; echo done",
+        'echo "$SIDEKICK_NEXT_ACTION" > note.txt; while [ ! -e go ]; do sleep 0.1; done; echo done',
     ]
     settings = {
         "projects": {name: f"{INSIDE}/projects/{name}"},

@@ -20,7 +20,7 @@ from tests.daemon.world import World, make_world
 from tests.polling import wait_until
 
 P = ProjectStatus
-QUICK = ["sh", "-c", "echo working on {project}; echo '{next_action}' > note.txt"]
+QUICK = ["sh", "-c", 'echo working on "$SIDEKICK_PROJECT"; echo "$SIDEKICK_NEXT_ACTION" > note.txt']
 
 
 @pytest.fixture
@@ -147,19 +147,22 @@ def test_missing_directory_blocks_the_row_with_the_reason(
     assert world.sessions() == []
 
 
-def test_tmux_server_killed_from_outside_is_noticed_and_recovered(
+def test_an_agent_outlives_its_killed_tmux_server_alone_and_its_end_is_recorded(
     worlds: list[World], tmp_path: Path
 ) -> None:
-    wait = ["sh", "-c", "while [ ! -e go ]; do sleep 0.05; done"]
+    wait = ["sh", "-c", "touch started; while [ ! -e go ]; do sleep 0.05; done"]
     world = world_with(worlds, tmp_path, ["delta"], wait, rows=["delta,1,Pending,,,,,,"])
     daemon = Daemon(world.config())
-    tick_until(daemon, lambda: status_of(world, "delta") is P.IN_PROGRESS)
-    world.kill_tmux()
+    tick_until(daemon, lambda: (tmp_path / "projects" / "delta" / "started").exists())
+    world.kill_tmux_server()
     store = StateStore(world.state / "sidekick.db")
-    tick_until(daemon, lambda: [r.state for r in store.runs("delta")] == ["running", "interrupted"])
-    assert world.sessions() == ["sidekick-delta"]
+    for _ in range(3):
+        daemon.run_once()
+    assert [r.state for r in store.runs("delta")] == ["running"]
+    assert world.sessions() == []
     (tmp_path / "projects" / "delta" / "go").touch()
     tick_until(daemon, lambda: status_of(world, "delta") is P.COMPLETE)
+    assert [r.state for r in store.runs("delta")] == ["finished"]
 
 
 def test_a_save_triggers_a_launch_without_waiting_for_the_interval(

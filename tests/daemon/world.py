@@ -12,6 +12,7 @@ import yaml
 from sidekick.config import Config, load_config
 from sidekick.models import Project
 from sidekick.priorities.csv_file import CsvPrioritySource
+from sidekick.runners.tmux import TmuxRunner
 
 HEADER = "Project,Priority,Status,Agent,Last Update,Next Action,Deadline,GPU,Model\n"
 
@@ -55,6 +56,13 @@ class World:
         return sorted(line for line in out.stdout.splitlines() if line)
 
     def kill_tmux(self) -> None:
+        """End every agent (they outlive a killed tmux server) and then the server."""
+        runner = TmuxRunner(self.socket)
+        for key in runner.list_agents():
+            runner.stop(key, grace_seconds=1)
+        self.kill_tmux_server()
+
+    def kill_tmux_server(self) -> None:
         subprocess.run(
             ["tmux", "-S", str(self.socket), "kill-server"], capture_output=True, check=False
         )

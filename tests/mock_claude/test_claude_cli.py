@@ -68,13 +68,12 @@ def run_agent(
     claude_code.prepare_config_dir(config_dir, api_key=KEY, projects=[project])
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path / "home"), "LANG": "C.UTF-8"}
     env.update(claude_code.agent_environment(config_dir, base_url, KEY, max_retries=max_retries))
-    argv = [arg.replace("{next_action}", prompt) for arg in claude_code.DEFAULT_COMMAND]
     began = time.monotonic()
     done = subprocess.run(
-        [*argv, *extra],
+        [*claude_code.DEFAULT_COMMAND, *extra],
         cwd=project,
         env=env,
-        stdin=subprocess.DEVNULL,
+        input=prompt,
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT,

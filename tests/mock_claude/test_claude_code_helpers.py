@@ -60,6 +60,7 @@ def test_result_line_facts_are_parsed_among_other_lines() -> None:
         output_tokens=87,
         total_cost_usd=0.1951,
         result="NOTES.md is written.",
+        terminal_reason="completed",
     )
     assert not result.failed_on_api
 
@@ -171,7 +172,9 @@ def test_environment_leaves_unset_api_settings_to_the_inherited_ones(tmp_path: P
 
 def test_default_command_is_headless_stream_json_and_resumable() -> None:
     command = claude_code.DEFAULT_COMMAND
-    assert command[:3] == ("claude", "-p", "{next_action}")
+    assert command[:2] == ("claude", "-p")
+    assert not any("{" in argument for argument in command)
+    assert claude_code.DEFAULT_STDIN == "{next_action}"
     assert "stream-json" in command and "--verbose" in command
     assert command[command.index("--permission-mode") + 1] == "acceptEdits"
     assert claude_code.resume_command("sid")[-2:] == ("--resume", "sid")

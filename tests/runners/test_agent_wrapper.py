@@ -12,7 +12,14 @@ import pytest
 
 from sidekick.runners.agent_wrapper import FORCE_SIGNAL, parse_args, write_exit_status
 from sidekick.runners.base import exit_status_path, read_exit_status
-from tests.runners.helpers import group_alive, read_pid, wait_for, write_script
+from tests.runners.helpers import (
+    WAIT_FOR_RELEASE,
+    group_alive,
+    read_pid,
+    release,
+    wait_for,
+    write_script,
+)
 
 
 def wrapper(log: Path, *argv: str, cwd: Path | None = None) -> list[str]:
@@ -79,9 +86,8 @@ def test_the_agent_runs_in_the_given_directory(tmp_path: Path) -> None:
     assert done.stdout.decode().strip() == str(workdir)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_signals_are_forwarded_to_the_agent(tmp_path: Path, signum: signal.Signals) -> None:
-    """A hangup (the pane vanished) is forwarded too, but leaves no status: an interruption."""
     log = tmp_path / "run.log"
     pid_file = tmp_path / "pid"
     name = signum.name.removeprefix("SIG")
@@ -93,7 +99,29 @@ def test_signals_are_forwarded_to_the_agent(tmp_path: Path, signum: signal.Signa
     process.send_signal(signum)
     assert process.wait(timeout=10) == 7
     assert f"got-{name}" in log.read_text()
-    assert read_exit_status(log) == (None if signum == signal.SIGHUP else 7)
+    assert read_exit_status(log) == 7
+
+
+@pytest.mark.parametrize("code", [0, 3])
+def test_a_hangup_leaves_the_agent_running_and_its_real_exit_is_recorded(
+    tmp_path: Path, code: int
+) -> None:
+    """The pane vanished (tmux killed), not the agent: it ends by itself and that is recorded."""
+    log = tmp_path / "run.log"
+    pid_file = tmp_path / "pid"
+    release_file = tmp_path / "release"
+    body = f'trap "echo got-HUP; exit 9" HUP\necho $$ > "{pid_file}"\n'
+    body += f'export RELEASE="{release_file}"\n' + WAIT_FOR_RELEASE
+    agent = write_script(tmp_path, "agent.sh", body)
+    process = subprocess.Popen(wrapper(log, str(agent)), stdout=subprocess.DEVNULL)
+    read_pid(pid_file)
+    process.send_signal(signal.SIGHUP)
+    time.sleep(0.2)
+    assert process.poll() is None
+    release(release_file, code)
+    assert process.wait(timeout=10) == code
+    assert "got-HUP" not in log.read_text()
+    assert read_exit_status(log) == code
 
 
 def test_the_force_signal_kills_an_agent_that_ignores_sigterm(tmp_path: Path) -> None:

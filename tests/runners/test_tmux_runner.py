@@ -14,12 +14,15 @@ from pathlib import Path
 import pytest
 
 from sidekick.errors import AgentAlreadyRunning, RunnerError
-from sidekick.runners.base import LiveAgent, exit_status_path
+from sidekick.runners import agent_lock
+from sidekick.runners.base import LiveAgent, exit_status_path, read_exit_status
 from sidekick.runners.tmux import PaneRow, TmuxRunner, agent_pane_rows, join_commands
 from tests.runners.helpers import (
+    WAIT_FOR_RELEASE,
     group_alive,
     make_spec,
     read_pid,
+    release,
     wait_for,
     write_script,
 )
@@ -262,43 +265,120 @@ def test_the_attach_command_names_the_socket_and_the_session(
     assert probe.returncode == 0
 
 
-@pytest.mark.parametrize("how", ["kill-server", "kill -9"])
-def test_a_tmux_server_killed_from_outside_means_no_agents_and_start_works_again(
-    tmux_runner: TmuxRunner, tmp_path: Path, how: str
-) -> None:
-    agent = write_script(tmp_path, "agent.sh", "sleep 60\n")
-    tmux_runner.start(make_spec(tmp_path, KEY, (str(agent),), run_id="before"))
-    socket = tmux_runner.socket_path
+def kill_server(socket: Path, how: str) -> None:
+    """End the agents' tmux server from outside, as a person or a crash would."""
     if how == "kill-server":
         assert tmux(socket, "kill-server").returncode == 0
     else:
         os.kill(int(tmux(socket, "display", "-p", "#{pid}").stdout), signal.SIGKILL)
-        wait_for(lambda: tmux(socket, "list-sessions").returncode != 0, what="the server to die")
+    wait_for(lambda: tmux(socket, "list-sessions").returncode != 0, what="the server to die")
+
+
+def waiting_agent(tmp_path: Path, name: str, trap_hup: bool = False) -> tuple[Path, Path]:
+    """An agent that exits with the code written to its release file; (script, release)."""
+    release_file = tmp_path / f"{name}.release"
+    pid_file = tmp_path / f"{name}.pid"
+    trap = "trap '' HUP\n" if trap_hup else ""
+    body = f'{trap}echo $$ > "{pid_file}"\nexport RELEASE="{release_file}"\n{WAIT_FOR_RELEASE}'
+    return write_script(tmp_path, f"{name}.sh", body), release_file
+
+
+@pytest.mark.parametrize("how", ["kill-server", "kill -9"])
+def test_an_agent_outlives_its_killed_tmux_server_and_its_real_exit_is_listed(
+    tmux_runner: TmuxRunner, tmp_path: Path, how: str
+) -> None:
+    script, release_file = waiting_agent(tmp_path, "agent")
+    spec = make_spec(tmp_path, KEY, (str(script),), run_id="before")
+    tmux_runner.start(spec)
+    read_pid(tmp_path / "agent.pid")
+    kill_server(tmux_runner.socket_path, how)
+    alive = tmux_runner.list_agents()[KEY]
+    assert (alive.run_id, alive.finished) == ("before", False)
+    with pytest.raises(AgentAlreadyRunning):
+        tmux_runner.start(make_spec(tmp_path, KEY, (str(script),), run_id="second"))
+    release(release_file, 5)
+    ended = wait_for(lambda: finished(tmux_runner), what="the agent to end by itself")
+    assert (ended.run_id, ended.exit_code) == ("before", 5)
+    assert read_exit_status(spec.log_path) == 5
+    tmux_runner.reap(KEY)
     assert tmux_runner.list_agents() == {}
-    tmux_runner.start(make_spec(tmp_path, KEY, (str(agent),), run_id="after"))
+    tmux_runner.start(make_spec(tmp_path, KEY, ("sleep", "60"), run_id="after"))
     assert tmux_runner.list_agents()[KEY].run_id == "after"
 
 
-def test_the_agent_of_a_killed_server_ends_with_no_status_as_interrupted(
+@pytest.mark.parametrize("trap_hup", [False, True])
+def test_stop_ends_an_agent_whose_tmux_server_died(
+    tmux_runner: TmuxRunner, tmp_path: Path, trap_hup: bool
+) -> None:
+    script, _ = waiting_agent(tmp_path, "agent", trap_hup=trap_hup)
+    tmux_runner.start(make_spec(tmp_path, KEY, (str(script),)))
+    group = read_pid(tmp_path / "agent.pid")
+    kill_server(tmux_runner.socket_path, "kill-server")
+    tmux_runner.stop(KEY, grace_seconds=2)
+    wait_for(lambda: not group_alive(group), timeout=5, what="the agent's group to end")
+    assert tmux_runner.list_agents() == {}
+
+
+def test_an_agent_whose_wrapper_was_killed_is_alive_until_it_ends(
     tmux_runner: TmuxRunner, tmp_path: Path
 ) -> None:
-    pid_file = tmp_path / "pid"
-    agent = write_script(tmp_path, "agent.sh", f'echo $$ > "{pid_file}"\nsleep 60\n')
-    spec = make_spec(tmp_path, KEY, (str(agent),))
+    """The wrapper dies (SIGKILL): the agent holds the lock, so no second agent starts."""
+    script, _ = waiting_agent(tmp_path, "agent")
+    spec = make_spec(tmp_path, KEY, (str(script),))
     tmux_runner.start(spec)
-    pid = read_pid(pid_file)
-    tmux(tmux_runner.socket_path, "kill-server")
-    wait_for(lambda: not _alive(pid), what="the agent to end with its pane")
-    assert tmux_runner.list_agents() == {}
-    assert not exit_status_path(spec.log_path).exists()
+    group = read_pid(tmp_path / "agent.pid")
+    ids = wait_for(lambda: agent_lock.read_pids(spec.log_path), what="the recorded pids")
+    os.kill(ids.wrapper, signal.SIGKILL)
+    wait_for(lambda: tmux_runner.list_agents()[KEY] and _pane_dead(tmux_runner), what="dead pane")
+    assert not tmux_runner.list_agents()[KEY].finished
+    with pytest.raises(AgentAlreadyRunning):
+        tmux_runner.start(make_spec(tmp_path, KEY, (str(script),), run_id="second"))
+    tmux_runner.stop(KEY, grace_seconds=2)
+    wait_for(lambda: not group_alive(group), timeout=5, what="the agent's group to end")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+def _pane_dead(runner: TmuxRunner) -> bool:
+    reply = tmux(runner.socket_path, "display", "-p", "-t", f"={KEY}:", "#{pane_dead}")
+    return reply.stdout.strip() == "1"
+
+
+KILL_ROUNDS = 40
+AGENTS_PER_ROUND = 3
+
+
+def test_many_tmux_server_kills_never_lose_an_outcome_nor_allow_a_second_agent(
+    tmux_runner: TmuxRunner, tmp_path: Path
+) -> None:
+    """120 agents see their server killed (both ways, in turn) while they run."""
+    keys = [f"sidekick-p{i}" for i in range(AGENTS_PER_ROUND)]
+    for round_ in range(KILL_ROUNDS):
+        work = tmp_path / f"round{round_}"
+        work.mkdir()
+        releases = {}
+        for key in keys:
+            script, releases[key] = waiting_agent(work, key, trap_hup=round_ % 2 == 1)
+            tmux_runner.start(make_spec(work, key, (str(script),), run_id=f"r{round_}-{key}"))
+        for key in keys:
+            read_pid(work / f"{key}.pid")
+        kill_server(tmux_runner.socket_path, "kill-server" if round_ % 2 else "kill -9")
+        for key in keys:
+            with pytest.raises(AgentAlreadyRunning):
+                tmux_runner.start(make_spec(work, key, ("true",), run_id="duplicate"))
+        for index, key in enumerate(keys):
+            release(releases[key], (round_ + index) % 4)
+        ended = wait_for(lambda: _all_finished(tmux_runner, keys), what=f"round {round_} to end")
+        assert {k: (a.run_id, a.exit_code) for k, a in ended.items()} == {
+            key: (f"r{round_}-{key}", (round_ + index) % 4) for index, key in enumerate(keys)
+        }
+        for key in keys:
+            tmux_runner.reap(key)
+        assert tmux_runner.list_agents() == {}
+
+
+def _all_finished(runner: TmuxRunner, keys: list[str]) -> dict[str, LiveAgent] | None:
+    agents = runner.list_agents()
+    done = all(key in agents and agents[key].finished for key in keys)
+    return agents if done else None
 
 
 def test_a_session_outlives_the_process_that_started_it(

@@ -25,6 +25,7 @@ catch-alls last). A request may also name its scenario with the
         match: {user: "overload me"}
         steps:
           - fault: overloaded     # rate_limit | overloaded | api_error | cut_stream
+                                  # | invalid_request (400) | permission (403)
             times: 3              # fail this often per conversation, then reply (default: always)
             retry_after: 1        # seconds, sent with rate_limit
             delay_ms: 200         # wait before the first byte (also without a fault)
@@ -55,7 +56,9 @@ from sidekick.errors import SidekickError
 
 logger = logging.getLogger(__name__)
 
-FAULTS = frozenset({"rate_limit", "overloaded", "api_error", "cut_stream"})
+FAULTS = frozenset(
+    {"rate_limit", "overloaded", "api_error", "invalid_request", "permission", "cut_stream"}
+)
 DEFAULT_FILE = "default.yaml"
 _CWD_LINE = re.compile(r"Primary working directory:\s*(\S[^\n]*)")
 _PLACEHOLDER = re.compile(r"\{\{\s*(cwd|model|prompt)\s*\}\}")

@@ -9,7 +9,8 @@ Every error is answered in the API's shape,
 Request headers the mock understands besides the API's own:
 
 - ``x-mock-scenario: NAME`` plays that scenario, whatever the prompt.
-- ``x-mock-fault: rate_limit|overloaded|api_error|cut_stream`` fails this request.
+- ``x-mock-fault: rate_limit|overloaded|api_error|invalid_request|permission|cut_stream``
+  fails this request.
 - ``x-mock-retry-after: SECONDS`` the ``retry-after`` of a ``rate_limit`` fault.
 - ``x-mock-delay-ms: MS`` waits that long before the first byte.
 """
@@ -53,11 +54,19 @@ _ERROR_TYPES = {
     500: "api_error",
     529: "overloaded_error",
 }
-_FAULT_STATUS = {"rate_limit": 429, "overloaded": 529, "api_error": 500}
+_FAULT_STATUS = {
+    "rate_limit": 429,
+    "overloaded": 529,
+    "api_error": 500,
+    "invalid_request": 400,
+    "permission": 403,
+}
 _FAULT_MESSAGES = {
     "rate_limit": "Number of request tokens has exceeded your per-minute rate limit (mock)",
     "overloaded": "Overloaded",
     "api_error": "Internal server error (mock)",
+    "invalid_request": "prompt is too long: 250000 tokens > 200000 maximum (mock)",
+    "permission": "Your API key does not have permission to use the specified resource (mock)",
 }
 MODELS = (
     ("claude-opus-5-5", "Claude Opus 5.5"),

@@ -7,6 +7,7 @@ runner keeps nothing in memory that a restart would lose.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,6 +28,8 @@ class LaunchSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     runner: str = "tmux"
     profile: str = ""
+    stdin_path: Path | None = None
+    """A file given to the agent as its standard input (its prompt); None: no input."""
 
 
 @dataclass(frozen=True)
@@ -81,3 +84,18 @@ def read_exit_status(log_path: Path) -> int | None:
         return int(text)
     except ValueError:
         return None
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Owner-only, all or nothing: the file may hold a prompt or an API key."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temporary, path)

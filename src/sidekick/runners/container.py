@@ -37,6 +37,7 @@ from sidekick.runners.base import LaunchSpec, LiveAgent, read_exit_status
 logger = logging.getLogger(__name__)
 
 API_KEY_FILE_NAME = "anthropic_api_key"
+STDIN_FILE_NAME = "sidekick_stdin"
 API_KEY_VARIABLE = "ANTHROPIC_API_KEY"
 BASE_URL_VARIABLE = "ANTHROPIC_BASE_URL"
 CONFIG_DIR_VARIABLE = "CLAUDE_CONFIG_DIR"
@@ -54,11 +55,13 @@ EXIT_ACTIONS = frozenset({"die", "oom"})
 
 # The agent's own argument list ("$@") runs with stderr joined to stdout, so its log
 # keeps the order it printed in (the engine may reorder two pipes), and the API key
-# is read from its secret file, so it never shows in `docker inspect`.
+# is read from its secret file, so it never shows in `docker inspect`. Its standard
+# input is the launch's stdin file (the prompt, of any length), mounted read-only.
 AGENT_WRAPPER = (
     f"if [ -r /run/secrets/{API_KEY_FILE_NAME} ]; then "
     f'{API_KEY_VARIABLE}="$(cat /run/secrets/{API_KEY_FILE_NAME})"; export {API_KEY_VARIABLE}; '
-    'fi; exec "$@" 2>&1'
+    f"fi; if [ -r /run/secrets/{STDIN_FILE_NAME} ]; then "
+    f'exec "$@" < /run/secrets/{STDIN_FILE_NAME} 2>&1; fi; exec "$@" < /dev/null 2>&1'
 )
 
 DevImageFinder = Callable[[Path], str | None]
@@ -191,7 +194,7 @@ class ContainerRunner:
             workdir=str(spec.cwd),
             env=env,
             binds=tuple(binds),
-            secrets=self.secrets,
+            secrets=self._secrets_for(spec),
             limits=Limits(profile.cpus, profile.memory, profile.pids_limit),
             network=profile.network,
             restart_policy=profile.restart_policy,
@@ -199,6 +202,12 @@ class ContainerRunner:
             extra_hosts=extra_hosts,
             labels={LABEL_LOG: str(spec.log_path)},
         )
+
+    def _secrets_for(self, spec: LaunchSpec) -> dict[str, Path]:
+        # A read-only file mount like a secret: the prompt never passes through argv.
+        if spec.stdin_path is None:
+            return self.secrets
+        return {**self.secrets, STDIN_FILE_NAME: spec.stdin_path}
 
     def _image(self, spec: LaunchSpec) -> str:
         image = self.profile.image or self.dev_image(spec.cwd)

@@ -9,7 +9,15 @@ choke point, which also protects arguments from tmux's own parsing.
 The pane runs :mod:`sidekick.runners.agent_wrapper`, which runs the agent and
 writes its exit status beside the log. Panes stay after their process ends
 (``remain-on-exit``), so a finished agent is listed with its status until it
-is reaped.
+is reaped. The pane's command is only the wrapper and the path of a launch
+file (the agent's argv and environment, written owner-only beside the log),
+so no prompt, however long, passes through tmux's command line.
+
+A pane is not the agent: the wrapper holds the project's lock
+(:mod:`sidekick.runners.agent_lock`) for as long as the agent runs, so an
+agent whose session or whole tmux server was killed is still listed alive, is
+never started twice, is stopped through its process group, and is listed with
+its real exit status once it ends.
 """
 
 from __future__ import annotations
@@ -21,8 +29,8 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,8 +38,14 @@ from libtmux import Server, exc
 
 from sidekick.errors import AgentAlreadyRunning, RunnerError, RunnerUnavailable
 from sidekick.models import SESSION_PREFIX
-from sidekick.runners.agent_wrapper import FORCE_SIGNAL, SIGNAL_EXIT_BASE
-from sidekick.runners.base import LaunchSpec, LiveAgent, read_exit_status
+from sidekick.runners import agent_lock
+from sidekick.runners.agent_wrapper import (
+    FORCE_SIGNAL,
+    SIGNAL_EXIT_BASE,
+    WrapperArgs,
+    launch_file_text,
+)
+from sidekick.runners.base import LaunchSpec, LiveAgent, read_exit_status, write_private
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +57,7 @@ RUN_ID_ENV = "SIDEKICK_RUN_ID"
 LOG_ENV = "SIDEKICK_LOG_PATH"
 PROJECT_ENV = "SIDEKICK_PROJECT"
 FORCE_WAIT_SECONDS = 2.0
+LAUNCH_SUFFIX = ".launch.json"
 START_ATTEMPTS = 3
 
 # Unit separator: cannot appear in session names, pane ids or numbers; the log
@@ -232,6 +247,7 @@ class TmuxRunner:
         python: str | None = None,
         tmux_bin: str | None = None,
         bell: Path | None = None,
+        lock_dir: Path | None = None,
         poll_seconds: float = 0.05,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -240,6 +256,7 @@ class TmuxRunner:
         self.python = python or sys.executable
         self.tmux_bin = tmux_bin or shutil.which("tmux")
         self.bell = bell
+        self.lock_dir = lock_dir or self.socket_path.parent / "agents"
         self.poll_seconds = poll_seconds
         self._clock = clock
         self._sleep = sleep
@@ -274,7 +291,16 @@ class TmuxRunner:
         if not spec.cwd.is_dir():
             raise RunnerError(spec.key, f"working directory {spec.cwd} does not exist")
         self._prepare_socket_directory()
+        lock = agent_lock.lock_path(self.lock_dir, spec.key)
+        if self._agent_alive(spec.key):
+            raise AgentAlreadyRunning(
+                spec.key, "its agent is still running (its tmux pane is gone)"
+            )
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+        agent_lock.write_record(
+            lock, agent_lock.LockRecord(spec.run_id, spec.log_path, time.time())
+        )
+        self._write_launch_file(spec, lock)
         reply = self._create_session(spec)
         if reply.duplicate:
             raise AgentAlreadyRunning(spec.key, "a tmux session with this name is live")
@@ -283,13 +309,56 @@ class TmuxRunner:
         logger.info("started %s for %s (run %s)", spec.key, spec.project, spec.run_id)
 
     def list_agents(self) -> dict[str, LiveAgent]:
-        """Every ``sidekick-*`` session, from one ``list-panes`` call plus the status files."""
+        """Every ``sidekick-*`` session and every agent that outlived its pane."""
         rows = self._list_rows()
         waiting = [row for row in rows.values() if row.awaits_status]
         if waiting:
             self._nudge_server(waiting[0])
             rows = self._list_rows()
-        return {key: row.to_agent() for key, row in rows.items()}
+        agents = {key: self._with_lock(row.to_agent()) for key, row in rows.items()}
+        for agent in self._paneless_agents(set(agents)):
+            agents[agent.key] = agent
+        return agents
+
+    def _with_lock(self, agent: LiveAgent) -> LiveAgent:
+        # A dead pane without a status file, while the lock is held: the wrapper was
+        # killed but the agent it started works on.
+        if agent.exit_code is None or not agent.run_id:
+            return agent
+        record = self._record(agent.key)
+        if record is not None and record.run_id == agent.run_id and self._agent_alive(agent.key):
+            return replace(agent, exit_code=None)
+        return agent
+
+    def _paneless_agents(self, listed: set[str]) -> Iterator[LiveAgent]:
+        """Agents whose session is gone: alive while locked, or ended with a status."""
+        if not self.lock_dir.is_dir():
+            return
+        for path in sorted(self.lock_dir.glob(f"{SESSION_PREFIX}*{agent_lock.LOCK_SUFFIX}")):
+            key = path.name.removesuffix(agent_lock.LOCK_SUFFIX)
+            record = agent_lock.read_record(path)
+            if key in listed or record is None:
+                continue
+            code = read_exit_status(record.log_path)
+            if code is None and not agent_lock.is_held(path):
+                continue  # killed with its wrapper before it ended: nothing is running
+            started = datetime.fromtimestamp(record.started, UTC)
+            yield LiveAgent(key=key, run_id=record.run_id, started_at=started, exit_code=code)
+
+    def _record(self, key: str) -> agent_lock.LockRecord | None:
+        return agent_lock.read_record(agent_lock.lock_path(self.lock_dir, key))
+
+    def _agent_alive(self, key: str) -> bool:
+        """The lock is held for a run with no exit status yet.
+
+        Once the status is written, a holder left is only a leftover of the ended
+        agent being killed (or one that escaped its group): not a live agent.
+        """
+        path = agent_lock.lock_path(self.lock_dir, key)
+        if not agent_lock.is_held(path):
+            return False
+        record = agent_lock.read_record(path)
+        return record is None or read_exit_status(record.log_path) is None
 
     def _list_rows(self) -> dict[str, PaneRow]:
         reply = self._tmux(["list-panes", "-a", "-F", _PANE_FORMAT])
@@ -311,17 +380,26 @@ class TmuxRunner:
     def stop(self, key: str, grace_seconds: float = 10.0) -> None:
         """SIGTERM the agent, force it after the grace, then remove its session."""
         row = self._agent_row(key)
-        if row is None:
-            return
-        if not row.dead and row.pid is not None:
+        if row is not None and not row.dead and row.pid is not None:
             self._end_agent(key, row.pid, grace_seconds)
-        self._kill_session(key)
+        if self._agent_alive(key):
+            self._end_paneless(key, grace_seconds)
+        if row is not None:
+            self._kill_session(key)
+        self._forget_lock(key)
         logger.info("stopped %s", key)
 
     def reap(self, key: str) -> None:
-        """Remove a finished agent's session; a session already gone is fine."""
+        """Remove a finished agent's session and lock file; either already gone is fine."""
         self._kill_session(key)
+        self._forget_lock(key)
         logger.info("reaped %s", key)
+
+    def _forget_lock(self, key: str) -> None:
+        lock = agent_lock.lock_path(self.lock_dir, key)
+        # Starts, stops and reaps come from one thread: a free lock cannot be taken meanwhile.
+        if not self._agent_alive(key):
+            lock.unlink(missing_ok=True)
 
     def attach_command(self, key: str) -> list[str]:
         """What a person types to watch an agent."""
@@ -334,6 +412,24 @@ class TmuxRunner:
         if not directory.exists():
             # Anyone who can reach the socket can run commands as us.
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    def _write_launch_file(self, spec: LaunchSpec, lock: Path) -> None:
+        environment = {
+            **spec.env,
+            RUN_ID_ENV: spec.run_id,
+            LOG_ENV: str(spec.log_path),
+            PROJECT_ENV: spec.project,
+        }
+        launch = WrapperArgs(
+            log=spec.log_path,
+            cwd=spec.cwd,
+            argv=spec.argv,
+            bell=self.bell,
+            env=environment,
+            stdin=spec.stdin_path,
+            lock=lock,
+        )
+        write_private(_launch_path(spec), launch_file_text(launch).encode("ascii"))
 
     def _create_session(self, spec: LaunchSpec) -> TmuxReply:
         # A server on its way out (just killed, or exiting because it became empty)
@@ -361,24 +457,11 @@ class TmuxRunner:
         ]
 
     def _new_session_command(self, spec: LaunchSpec) -> list[str]:
-        environment = {
-            **spec.env,
-            RUN_ID_ENV: spec.run_id,
-            LOG_ENV: str(spec.log_path),
-            PROJECT_ENV: spec.project,
-        }
         command = ["new-session", "-d", "-s", spec.key, "-c", escape_format(str(spec.cwd))]
-        for name, value in environment.items():
-            command += ["-e", f"{name}={value}"]
         # Several arguments: tmux 3.x executes them directly, no shell in between.
-        return [*command, "--", *self._wrapper_argv(spec)]
-
-    def _wrapper_argv(self, spec: LaunchSpec) -> list[str]:
         # -P: the project's directory must not shadow the wrapper's imports.
-        wrapper = [self.python, "-P", "-m", WRAPPER_MODULE, "--log", str(spec.log_path)]
-        if self.bell is not None:
-            wrapper += ["--bell", str(self.bell)]
-        return [*wrapper, "--cwd", str(spec.cwd), "--", *spec.argv]
+        wrapper = [self.python, "-P", "-m", WRAPPER_MODULE, "--launch", str(_launch_path(spec))]
+        return [*command, "--", *wrapper]
 
     def _agent_row(self, key: str) -> PaneRow | None:
         reply = self._tmux(["list-panes", "-s", "-t", f"={key}", "-F", _PANE_FORMAT], key=key)
@@ -406,10 +489,42 @@ class TmuxRunner:
                 return False
             self._sleep(self.poll_seconds)
 
+    def _end_paneless(self, key: str, grace_seconds: float) -> None:
+        """An agent whose pane is gone: signal its process group, then force it."""
+        record = self._record(key)
+        ids = None if record is None else agent_lock.read_pids(record.log_path)
+        if ids is None:
+            raise RunnerError(key, "its agent holds the project's lock but recorded no process")
+        _signal_group(ids.agent_group, signal.SIGTERM)
+        if self._wait_until_unlocked(key, grace_seconds):
+            return
+        logger.warning("%s ignored SIGTERM for %.1fs; killing it", key, grace_seconds)
+        _signal_group(ids.agent_group, signal.SIGKILL)
+        self._wait_until_unlocked(key, FORCE_WAIT_SECONDS)
+
+    def _wait_until_unlocked(self, key: str, timeout: float) -> bool:
+        deadline = self._clock() + timeout
+        while self._agent_alive(key):
+            if self._clock() >= deadline:
+                return False
+            self._sleep(self.poll_seconds)
+        return True
+
     def _kill_session(self, key: str) -> None:
         reply = self._tmux(["kill-session", "-t", f"={key}"], key=key)
         if not reply.ok and not reply.gone:
             raise self._fail(key, "kill-session", reply)
+
+
+def _launch_path(spec: LaunchSpec) -> Path:
+    return spec.log_path.with_name(spec.log_path.stem + LAUNCH_SUFFIX)
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    try:
+        os.killpg(pgid, signum)
+    except ProcessLookupError:
+        logger.debug("process group %d already gone", pgid)
 
 
 def _signal_process(pid: int, signum: int) -> None:

@@ -29,7 +29,7 @@ import yaml
 from sidekick import agent_command, claude_code
 from sidekick.config_yaml import Plain, UnclearValue, parse, typed
 from sidekick.errors import ConfigError
-from sidekick.models import slugify
+from sidekick.models import readable_slug, slugify
 from sidekick.os_limits import path_problem, socket_path_problem
 
 ENV_PREFIX = "SIDEKICK_"
@@ -167,7 +167,7 @@ class Config:
         if column_value:
             return self._resolve(Path(column_value))
         if self.projects_root is not None:
-            return self.projects_root / slugify(name)
+            return _under_root(self.projects_root, name)
         return None
 
     def _resolve(self, path: Path) -> Path:
@@ -176,6 +176,14 @@ class Config:
 
 
 # --- loading ----------------------------------------------------------------
+
+
+def _under_root(root: Path, name: str) -> Path:
+    """A project's directory under projects_root: its readable name as a person would
+    make it (``Website Redesign`` → ``website-redesign``), or one named after its key,
+    which tells apart names that read the same (``Foo Bar``, ``foo-bar``), where it exists."""
+    own = root / slugify(name)
+    return own if own.is_dir() else root / readable_slug(name)
 
 
 def config_path(explicit: str | Path | None = None) -> Path | None:

@@ -99,6 +99,12 @@ def slugify(name: str) -> str:
     return f"{readable}_{digest}"
 
 
+def readable_slug(name: str) -> str:
+    """The readable part of a name's key alone (``Website Redesign`` → ``website-redesign``,
+    ``Бэкенд`` → ``bekend``); not unique, so never an identity."""
+    return _readable(identity_text(name)) or "project"
+
+
 def _readable(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text)
     letters = "".join(c for c in decomposed if not unicodedata.combining(c))

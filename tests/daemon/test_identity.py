@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from sidekick.cli import main
+from sidekick.config import load_config
 from sidekick.models import agent_key, identity_text, legacy_agent_key, slugify
 from sidekick.priorities.csv_file import CsvPrioritySource
 from sidekick.runners.tmux import check_key
@@ -148,3 +149,25 @@ def test_validate_fails_a_list_whose_rows_would_share_an_agent(
     assert f"{path}:2 [Project]: duplicate project name 'Бэкенд' (also on line 4)" in out
     assert f"{path}:4 [Project]: duplicate project name 'БЭКЕНД' (also on line 2)" in out
     assert "1 valid project(s), 2 problem(s)" in out
+
+
+def test_projects_root_names_directories_readably_and_by_key_where_made(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "code"
+    (root / "website-redesign").mkdir(parents=True)
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        f"projects_root: {root}\nagents:\n  default:\n    command: [claude]\n    claude: false\n"
+    )
+    config = load_config(path, environ={})
+    # The readable name a person makes by hand, as before keys were unique.
+    assert config.project_directory("Website Redesign") == root / "website-redesign"
+    assert config.project_directory("example-api") == root / "example-api"
+    back, front = config.project_directory("Бэкенд"), config.project_directory("Фронтенд")
+    assert (back, front) == (root / "bekend", root / "frontend")
+    # Names that read the same are told apart by a directory named after the key.
+    own = root / slugify("Foo Bar")
+    own.mkdir()
+    assert config.project_directory("Foo Bar") == own
+    assert config.project_directory("foo-bar") == root / "foo-bar"

@@ -200,10 +200,12 @@ def cmd_stop_agent(args: argparse.Namespace) -> int:
     from sidekick.state import StateStore
 
     config = _config(args)
-    key = agent_key(args.project)
     store = StateStore(config.daemon.state_dir / "sidekick.db")
     try:
-        run = store.active_runs().get(key)
+        # Its open run names the key it runs under: an older version's key, perhaps.
+        runs = store.active_runs().values()
+        run = next((r for r in runs if r.project == args.project), None)
+        key = run.key if run is not None else agent_key(args.project)
         if run is not None:
             reason = "stopped by a person (sidekick stop-agent)"
             # Blocked, so the next reconcile does not start it again; Pending re-queues it.

@@ -11,6 +11,7 @@ the tick ends.
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -437,13 +438,19 @@ class Identities:
     """
 
     def __init__(self, snapshot: Snapshot) -> None:
+        self._projects = snapshot.projects
         self.by_key = {p.key: p for p in snapshot.projects}
-        self.by_name = {p.name: p for p in snapshot.projects}
-        self._unserved_names = _unserved_names(snapshot) - self.by_name.keys()
+        self._unserved_names = {
+            name for name in _unserved_names(snapshot) if agent_key(name) not in self.by_key
+        }
         self.unserved = frozenset(agent_key(name) for name in self._unserved_names)
         self._legacy: dict[str, str] | None = None
         self.shared_legacy: set[str] = set()
         """Older keys that several rows had: whose agent it is cannot be told, so it is kept."""
+
+    @functools.cached_property
+    def by_name(self) -> dict[str, Project]:
+        return {p.name: p for p in self._projects}
 
     def identity(self, key: str, run: AgentRun | None) -> str:
         """The key of the project the agent under ``key`` works for."""

@@ -68,6 +68,11 @@ def tick_until(daemon: Daemon, condition: Callable[[], bool]) -> None:
     wait_until(reconciled, timeout=15.0)
 
 
+def sidekick(world: World, *args: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "sidekick", *args, "--config", str(world.config_path)]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+
+
 def go(world: World, name: str) -> None:
     (world.root / "projects" / name / "go").touch()
 
@@ -206,15 +211,19 @@ def test_an_old_agent_whose_key_several_rows_had_is_neither_stopped_nor_doubled(
 
 def test_run_once_starts_the_agent_and_writes_its_row(make: Make) -> None:
     world = make(["alpha"], ["alpha,1,Pending,,,Ship it,,,"])
-    done = subprocess.run(
-        [sys.executable, "-m", "sidekick", "run", "--once", "--config", str(world.config_path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = sidekick(world, "run", "--once")
     assert done.returncode == 0, done.stderr
     assert world.sessions() == ["sidekick-alpha"]
     (row,) = raw_rows(world)["alpha"]
     assert (row["Status"], row["Agent"]) == ("In Progress", "sidekick-alpha")
     assert row["Last Update"].endswith("· started")
+
+
+def test_stop_agent_stops_an_agent_under_its_projects_older_key(make: Make) -> None:
+    world = make(["Foo Bar"], ["Foo Bar,1,In Progress,sidekick-foo-bar,,,,,"])
+    daemon = upgraded(world, ("Foo Bar", "sidekick-foo-bar", True))
+    done = sidekick(world, "stop-agent", "Foo Bar")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "stopped sidekick-foo-bar"
+    tick_until(daemon, lambda: raw_rows(world)["Foo Bar"][0]["Status"] == "Blocked")
+    assert world.sessions() == []

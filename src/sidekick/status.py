@@ -107,7 +107,20 @@ def status_data(
         "waiting": report.waiting if report else [],
         "total_cost_usd": round(sum(costs.values()), 6),
         "live_agents": sorted(active),
+        "agents_without_row": _agents_without_row(projects, active),
     }
+
+
+def _agents_without_row(
+    projects: list[dict[str, Any]], active: dict[str, AgentRun]
+) -> list[dict[str, str]]:
+    """Agents kept while their row is in the list but not served (a bad cell, a duplicate)."""
+    listed = {p["project"] for p in projects}
+    return [
+        {"key": key, "project": run.project}
+        for key, run in sorted(active.items())
+        if run.project not in listed
+    ]
 
 
 def _key_of(agent: str, active: dict[str, AgentRun], project: str) -> str:
@@ -138,6 +151,10 @@ def render_table(data: dict[str, Any]) -> str:
     ]
     lines.append(
         f"total cost ${data['total_cost_usd']:.2f}; live agents: {len(data['live_agents'])}"
+    )
+    lines.extend(
+        f"agent {a['key']} runs on for {a['project']}, whose row is not served (see the problems)"
+        for a in data["agents_without_row"]
     )
     lines.extend(f"problem: {f}" for f in data["findings"])
     lines.extend(f"degraded: {d}" for d in data["degraded"])

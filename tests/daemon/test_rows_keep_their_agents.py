@@ -97,6 +97,10 @@ def test_a_save_that_breaks_a_date_and_copies_a_row_stops_no_agent(make: Make) -
     findings = [str(f) for f in CsvPrioritySource(world.csv).load().findings]
     assert any("[Deadline]" in f and "15/12/2026" in f for f in findings)
     assert sum("duplicate project name 'beta'" in f for f in findings) == 2
+    shown = sidekick(world, "status").stdout
+    assert "agent sidekick-alpha runs on for alpha, whose row is not served" in shown
+    assert "agent sidekick-beta runs on for beta, whose row is not served" in shown
+    assert "[Deadline]: not an ISO date (YYYY-MM-DD): '15/12/2026'" in shown
 
     # beta ends while its row is ambiguous: the outcome waits for the row, not lost.
     go(world, "beta")

@@ -71,6 +71,8 @@ class _Table:
     header: Header
     fmt: CsvFormat = field(default_factory=CsvFormat)
     header_at: int = 0
+    # Whether any text failed to decode; false for almost every file, so no row is searched.
+    undecodable: bool = False
 
     @property
     def rows(self) -> list[Record]:
@@ -185,7 +187,8 @@ class CsvPrioritySource:
             header = parse_header(head.values, self.name, head.line)
         except SourceUnreadable as exc:
             raise SourceUnreadable(self.name, _header_hint(exc.problem, fmt)) from None
-        self._table = _Table(raw, text, records, header, fmt, header_at)
+        undecodable = has_undecodable([text])
+        self._table = _Table(raw, text, records, header, fmt, header_at, undecodable)
         return self._table
 
     def _decode(self, raw: bytes) -> tuple[CsvFormat, str]:
@@ -199,7 +202,7 @@ class CsvPrioritySource:
 
     def _snapshot(self, table: _Table) -> Snapshot:
         width = len(table.header.cells)
-        served = (r for r in table.rows if _servable(r, width))
+        served = (r for r in table.rows if _servable(r, width, table.undecodable))
         rows = ((r.line, r.values) for r in served)
         projects, findings = parse_rows(table.header, rows, self.name, self.models)
         findings.extend(self._problems(table))
@@ -227,7 +230,7 @@ class CsvPrioritySource:
                 f"(an unquoted {describe(table.fmt.delimiter)[:-1]} in a cell?); row skipped"
             )
             return [Finding(self.name, record.line, "", problem, _name(table, record))]
-        if has_undecodable(record.values):
+        if table.undecodable and has_undecodable(record.values):
             problem = f"holds bytes that are not {table.fmt.encoding_name} text; row skipped"
             return [Finding(self.name, record.line, "", problem, _name(table, record))]
         return []
@@ -402,9 +405,9 @@ def _written_since(path: Path, signature: tuple[int, int, int]) -> bool:
     return now[0] == signature[0] and now != signature
 
 
-def _servable(record: Record, width: int) -> bool:
+def _servable(record: Record, width: int, undecodable: bool) -> bool:
     """A row is served only when it was read whole, in the header's shape, as text."""
-    if record.problems or has_undecodable(record.values):
+    if record.problems or (undecodable and has_undecodable(record.values)):
         return False
     return len(record.values) <= width
 
@@ -430,7 +433,7 @@ def _table_after(table: _Table, edits: list[CellEdit], raw: bytes, text: str) ->
         record.values.extend([""] * (edit.index + 1 - len(record.values)))
         record.values[edit.index] = edit.value
     records = [changed.get(id(r), r) for r in table.records]
-    return _Table(raw, text, records, table.header, table.fmt, table.header_at)
+    return _Table(raw, text, records, table.header, table.fmt, table.header_at, table.undecodable)
 
 
 @dataclass(frozen=True)
@@ -481,7 +484,7 @@ def _rows_by_name(table: _Table) -> dict[str, Record]:
     return unique_by_name(
         (record.values[index].strip(), record)
         for record in table.rows
-        if index < len(record.values) and _servable(record, width)
+        if index < len(record.values) and _servable(record, width, table.undecodable)
     )
 
 

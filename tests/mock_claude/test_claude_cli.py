@@ -7,7 +7,6 @@ Skips when ``claude`` is not on PATH (fails under CI=true); install it with
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -18,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from sidekick import claude_code
+from tests.claude_cli import claude_path
 from tests.mockapi import MockServer, mock_server
-from tests.needs import missing
 
 pytestmark = pytest.mark.claude
 
@@ -32,11 +31,7 @@ RUN_TIMEOUT = 120
 
 @pytest.fixture(scope="module")
 def claude_binary() -> str:
-    found = shutil.which("claude")
-    if found is None:
-        missing("Claude Code CLI `claude` not on PATH (run .ci/install-claude-code.sh)")
-    assert found is not None
-    return found
+    return claude_path()
 
 
 @pytest.fixture(scope="module")

@@ -221,3 +221,47 @@ def test_a_thousand_edits_with_every_save_pattern_lose_nothing_while_agents_come
         assert by_name[name][2] in (ProjectStatus.COMPLETE.value, ProjectStatus.FAILED.value)
         assert by_name[name][3] == agent_key(name)
     assert time.monotonic() - began < 60
+
+
+HALF_SAVE = """
+import sys
+data = open(sys.argv[1], "rb").read().replace(b"note-base29-start", b"note-base29-person")
+with open(sys.argv[1], "wb") as f:
+    f.write(data[: len(data) // 2])
+    f.flush()
+    print("half", flush=True)
+    sys.stdin.readline()
+    f.write(data[len(data) // 2 :])
+"""
+
+
+def test_a_reconcile_during_a_save_in_place_waits_quietly_and_loses_nothing(
+    world: World, store: StateStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    source = LastGoodSource(CsvPrioritySource(world.csv, lock_wait=0.2))
+    runner = InMemoryRunner()
+    reconciler = Reconciler(world.config(), source, runner, store)
+    reconciler.tick()
+    first = agent_key(BASE[0])
+    runner.finish(first, 0)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", HALF_SAVE, str(world.csv)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert writer.stdout is not None and writer.stdout.readline() == "half\n"
+    try:
+        during = reconciler.tick()
+    finally:
+        assert writer.stdin is not None
+        writer.stdin.write("go\n")
+        writer.stdin.close()
+        assert writer.wait(10) == 0
+    assert "saving" in during.postponed
+    assert during.snapshot is not None and len(during.snapshot.projects) == len(BASE)
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+    reconciler.tick()
+    rows = {line.split(",")[0]: line.split(",") for line in world.csv.read_text().splitlines()}
+    assert rows["base29"][5] == "note-base29-person"
+    assert rows[BASE[0]][2] == ProjectStatus.COMPLETE.value

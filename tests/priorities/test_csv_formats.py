@@ -135,6 +135,7 @@ def test_undecodable_text_is_a_finding_on_its_row_and_never_served(
     assert finding.line == 3 and "not" in finding.problem and "row skipped" in finding.problem
     for project in snapshot.projects:
         project.name.encode("utf-8")  # strict: no lone surrogate reaches SQLite or tmux
+    finding.project.encode("utf-8")
     CsvPrioritySource(path).write_back([RowUpdate("Last", ProjectStatus.COMPLETE)])
     assert path.read_bytes() == raw.replace(b"Last,3,Pending", b"Last,3,Complete")
 

@@ -505,7 +505,9 @@ def _cell_edits(table: _Table, record: Record, update: RowUpdate) -> list[CellEd
 
 def _name(table: _Table, record: Record) -> str:
     """The name in a skipped row's Project cell: that project is still in the list."""
-    return table.header.get(record.values, "Project")
+    name = table.header.get(record.values, "Project")
+    # Undecodable bytes stay in the file, never in a finding bound for SQLite or a terminal.
+    return name.encode("utf-8", "replace").decode() if table.undecodable else name
 
 
 def _column_name(header: Header, index: int) -> str:

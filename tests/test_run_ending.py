@@ -91,7 +91,7 @@ def api_error(status: int | None, kind: str, text: str) -> str:
             2,
             "Traceback...\nValueError: bad\n",
             F,
-            "failed: the agent exited with code 2 without a result: ValueError: bad",
+            "failed: exit 2: ValueError: bad",
         ),
         (0, "a script that prints no JSON\n", ProjectStatus.COMPLETE, "complete"),
         (

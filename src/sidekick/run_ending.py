@@ -174,7 +174,8 @@ def _no_result_reason(exit_code: int, last: str) -> str:
             f"the agent refused its command line ({_quote(problem)}): "
             "fix the agent profile's command"
         )
-    return f"the agent exited with code {exit_code} without a result{said}"
+    # A script's own failure: its code and its last words, as a shell would say them.
+    return f"exit {exit_code}{said}"
 
 
 def _signal_name(number: int) -> str:

@@ -74,7 +74,7 @@ def test_claude_code_agents_complete_and_fail_as_the_api_says(world: World) -> N
     assert writer.session_id and writer.turns == 4
     assert writer.cost_usd is not None and writer.cost_usd > 0
     assert writer.input_tokens and writer.output_tokens
-    assert "complete ($" in world.rows()["writer"].last_update
+    assert "complete (4 turns, $" in world.rows()["writer"].last_update
 
     (stormy,) = store.runs("stormy")
     assert stormy.exit_code != 0 and "529" in stormy.reason

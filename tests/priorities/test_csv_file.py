@@ -11,6 +11,7 @@ from sidekick.models import ProjectStatus, RowUpdate
 from sidekick.priorities import csv_file
 from sidekick.priorities.base import LastGoodSource, content_version
 from sidekick.priorities.csv_file import CsvPrioritySource
+from sidekick.priorities.csv_table import Record, tokenize
 
 HEADER = "Project,Priority,Status,Agent,Last Update,Next Action,Deadline,GPU,Model\n"
 
@@ -306,10 +307,12 @@ def test_a_write_back_after_a_load_does_not_tokenize_the_same_bytes_again(
     source = CsvPrioritySource(csv_path)
     source.load()
     calls: list[str] = []
-    real = csv_file.tokenize
-    monkeypatch.setattr(
-        csv_file, "tokenize", lambda text, sep: calls.append(text) or real(text, sep)
-    )
+
+    def counting(text: str, delimiter: str = ",") -> list[Record]:
+        calls.append(text)
+        return tokenize(text, delimiter)
+
+    monkeypatch.setattr(csv_file, "tokenize", counting)
     source.write_back([RowUpdate("a", ProjectStatus.IN_PROGRESS, "sidekick-a", "started")])
     assert calls == []
     # A person's save of the same length: new bytes, so they are read afresh.

@@ -13,7 +13,7 @@ from datetime import date, datetime
 
 from sidekick.models import SESSION_PREFIX, Project, ProjectStatus
 
-_LEAVE_ALONE = frozenset({ProjectStatus.BLOCKED, ProjectStatus.COMPLETE, ProjectStatus.FAILED})
+_NO_SLOT = "waiting for a free agent slot"
 
 
 @dataclass(frozen=True)
@@ -152,14 +152,16 @@ def _starts(
     gpu_free = given.gpu_slots - sum(1 for a in busy if _uses_gpu(a, by_key))
     candidates = [p for p in _queue(given.projects) if p.key not in live]
     taken = _keys_taken(given.agents)
-    for project in candidates:
-        # With no slot free nothing else matters, and nothing more is looked up.
-        reason = _blocker(project, given) if slots > 0 else None
-        if project.key in taken:
-            actions.append(Hold(project.name, taken[project.key]))
-        elif slots <= 0:
-            actions.append(Hold(project.name, "waiting for a free agent slot"))
-        elif reason is not None:
+    if taken:
+        actions.extend(Hold(p.name, taken[p.key]) for p in candidates if p.key in taken)
+        candidates = [p for p in candidates if p.key not in taken]
+    for index, project in enumerate(candidates):
+        if slots <= 0:
+            # With no slot free nothing else matters, and nothing more is looked up.
+            actions.extend(Hold(p.name, _NO_SLOT) for p in candidates[index:])
+            break
+        reason = _blocker(project, given)
+        if reason is not None:
             actions.append(reason)
         elif project.gpu and gpu_free <= 0:
             actions.append(Hold(project.name, "waiting for a GPU slot"))
@@ -195,16 +197,18 @@ def _uses_gpu(agent: RunningAgent, by_key: Mapping[str, Project]) -> bool:
 
 
 def _queue(projects: Sequence[Project]) -> list[Project]:
-    """Pending rows, and rows our own agent left In Progress, by priority, deadline, order."""
-    wanted = [p for p in projects if p.status not in _LEAVE_ALONE and _ours_or_pending(p)]
+    """Pending rows, and rows our own agent left In Progress, by priority, deadline, order.
+
+    In Progress with someone else's name in Agent means a person is on it. (Written
+    inline: this runs for every row of a list of thousands on every reconcile.)
+    """
+    pending, in_progress = ProjectStatus.PENDING, ProjectStatus.IN_PROGRESS
+    wanted = [
+        p
+        for p in projects
+        if p.status is pending or (p.status is in_progress and p.agent.startswith(SESSION_PREFIX))
+    ]
     return sorted(wanted, key=lambda p: (p.priority, p.deadline or date.max, p.position))
-
-
-def _ours_or_pending(project: Project) -> bool:
-    if project.status is ProjectStatus.PENDING:
-        return True
-    # In Progress with someone else's name in Agent means a person is on it.
-    return project.agent.startswith(SESSION_PREFIX)
 
 
 def _preemptions(

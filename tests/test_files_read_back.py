@@ -70,7 +70,7 @@ def test_check_ignores_an_optional_key_of_an_unexpected_type(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     state, config = state_dir_config(tmp_path)
-    write_beat(state, {"pid": 42, "loop_at": time.time(), "watcher_at": "soon", "degraded": 3})
+    write_beat(state, {"pid": 42, "loop_at": time.time(), "threads": "soon", "degraded": 3})
     assert check(config, capsys) == (0, "healthy (pid 42)")
 
 

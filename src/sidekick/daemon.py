@@ -22,6 +22,7 @@ from typing import Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from sidekick.background import BackgroundTask, Keeper
 from sidekick.config import Config, source_kind
 from sidekick.health import Heartbeat, heartbeat_path, write_heartbeat
 from sidekick.models import Snapshot
@@ -42,13 +43,8 @@ AGENT_POLL_SECONDS = 2.0
 RETRY_SECONDS = 2.0
 
 
-class Watcher(Protocol):
-    def start(self) -> None: ...
-    def stop(self) -> None: ...
+class Watcher(BackgroundTask, Protocol):
     def acknowledge(self, version: str) -> None: ...
-
-    @property
-    def heartbeat_at(self) -> float: ...
 
     @property
     def mode_in_use(self) -> str | None: ...
@@ -98,6 +94,8 @@ class Daemon:
         self._scheduler = BackgroundScheduler(
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
         )
+        watcher = [self.parts.watcher] if self.parts.watcher is not None else []
+        self._keeper = Keeper([*watcher, *self.parts.exit_listeners])
         self._finished_seen: set[str] = set()
         self._degraded_checked = 0.0
         self._runtimes_degraded: list[str] = []
@@ -142,11 +140,7 @@ class Daemon:
 
     def _start_background(self) -> None:
         self.config.daemon.state_dir.mkdir(parents=True, exist_ok=True)
-        watcher = self.parts.watcher
-        if watcher is not None:
-            watcher.start()
-        for listener in self.parts.exit_listeners:
-            listener.start()
+        self._keeper.start()
         interval = self.config.daemon.reconcile_interval
         if source_kind(self.config) == "sheets":
             interval = min(interval, self.config.priority_source.sheets.poll_interval)
@@ -220,22 +214,23 @@ class Daemon:
 
     def _check_degraded(self) -> None:
         """Runtimes or a list service that stopped answering make the daemon degraded."""
-        runtimes = getattr(self.parts.runner, "degraded", None)
         now = time.monotonic()
-        if runtimes is not None and now - self._degraded_checked >= DEGRADED_CHECK_SECONDS:
+        if now - self._degraded_checked >= DEGRADED_CHECK_SECONDS:
             self._degraded_checked = now
-            self._runtimes_degraded = list(runtimes())
-        unreachable = getattr(self.parts.source, "unreachable", "")
+            self._runtimes_degraded = self.parts.runner.degraded()
+        unreachable = self.parts.source.unreachable
         source = [f"priority source unreachable, using the list as last read: {unreachable}"]
         self._beat.degraded = [*self._runtimes_degraded, *(source if unreachable else [])]
 
     def _write_beat(self) -> None:
         self._check_degraded()
         self._beat.loop_at = time.time()
-        watcher = self.parts.watcher
-        if watcher is not None:
-            self._beat.watcher_at = time.time() - (time.monotonic() - watcher.heartbeat_at)
-            self._beat.watcher_mode = watcher.mode_in_use or ""
+        threads = self._keeper.check()
+        self._beat.threads = threads.beats
+        self._beat.dead_threads = threads.dead
+        self._beat.thread_restarts = threads.restarts
+        if self.parts.watcher is not None:
+            self._beat.watcher_mode = self.parts.watcher.mode_in_use or ""
         try:
             write_heartbeat(self._heartbeat_file, self._beat)
         except OSError as exc:
@@ -243,10 +238,7 @@ class Daemon:
 
     def _shutdown(self) -> None:
         logger.info("stopping: agents are left running and will be adopted on the next start")
-        if self.parts.watcher is not None:
-            self.parts.watcher.stop()
-        for listener in self.parts.exit_listeners:
-            listener.stop()
+        self._keeper.stop()
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
         self._flush_outbox()

@@ -23,8 +23,11 @@ HEARTBEAT_FORMAT = 1
 class Heartbeat:
     pid: int
     loop_at: float
-    watcher_at: float | None = None
     watcher_mode: str = ""
+    # Background threads: wall time of each one's last beat, those found dead, restarts.
+    threads: dict[str, float] = field(default_factory=dict)
+    dead_threads: list[str] = field(default_factory=list)
+    thread_restarts: dict[str, int] = field(default_factory=dict)
     last_reconcile_at: float | None = None
     last_reconcile_ok: bool = True
     last_error: str = ""
@@ -49,7 +52,8 @@ def read_heartbeat(path: Path) -> Heartbeat | None:
 
 
 def verdict(beat: Heartbeat | None, max_age: float, now: float | None = None) -> tuple[bool, str]:
-    """(healthy, why): fresh loop and watcher beats, and a last reconcile that worked."""
+    """(healthy, why): a fresh loop beat, every background thread alive and beating, and a
+    last reconcile that worked."""
     now = time.time() if now is None else now
     if beat is None:
         return False, "no heartbeat yet: is the daemon running?"
@@ -58,11 +62,21 @@ def verdict(beat: Heartbeat | None, max_age: float, now: float | None = None) ->
     problems = []
     if now - beat.loop_at > max_age:
         problems.append(f"daemon loop silent for {now - beat.loop_at:.0f} s")
-    if beat.watcher_at is not None and now - beat.watcher_at > max_age:
-        problems.append(f"list watcher silent for {now - beat.watcher_at:.0f} s")
+    problems.extend(_thread_problems(beat, max_age, now))
     if not beat.last_reconcile_ok:
         problems.append(f"last reconcile failed: {beat.last_error}")
     problems.extend(f"degraded: {d}" for d in beat.degraded)
     if problems:
         return False, "; ".join(problems)
     return True, f"healthy (pid {beat.pid})"
+
+
+def _thread_problems(beat: Heartbeat, max_age: float, now: float) -> list[str]:
+    problems = []
+    for name in beat.dead_threads:
+        restarts = beat.thread_restarts.get(name, 0)
+        problems.append(f"{name} thread died (started again {restarts} time(s) so far)")
+    for name, at in sorted(beat.threads.items()):
+        if name not in beat.dead_threads and now - at > max_age:
+            problems.append(f"{name} thread silent for {now - at:.0f} s")
+    return problems

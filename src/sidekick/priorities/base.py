@@ -58,6 +58,11 @@ class PrioritySource(Protocol):
         """A person-readable name for messages: a file path or a sheet id."""
         ...
 
+    @property
+    def unreachable(self) -> str:
+        """Why the list's service does not answer (its last list still serves), or empty."""
+        ...
+
     def load(self) -> Snapshot:
         """Read the whole list. Raises SourceUnreadable when nothing can be parsed."""
         ...

@@ -122,6 +122,11 @@ class CsvPrioritySource:
     def name(self) -> str:
         return str(self.path)
 
+    @property
+    def unreachable(self) -> str:
+        """A file is read or unreadable, never out of reach: always empty."""
+        return ""
+
     # --- reading -----------------------------------------------------------
 
     def load(self) -> Snapshot:

@@ -34,6 +34,10 @@ class InMemorySource:
     def name(self) -> str:
         return self._name
 
+    @property
+    def unreachable(self) -> str:
+        return ""
+
     def load(self) -> Snapshot:
         with self._lock:
             return self._snapshot()

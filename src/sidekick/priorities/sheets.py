@@ -362,6 +362,11 @@ class SheetsPrioritySource:
     def name(self) -> str:
         return f"sheet {self.spreadsheet_id}/{self.worksheet}"
 
+    @property
+    def unreachable(self) -> str:
+        """Empty: an outage raises SourceUnreachable, and LastGoodSource keeps its message."""
+        return ""
+
     # --- reading -----------------------------------------------------------------
 
     def load(self) -> Snapshot:

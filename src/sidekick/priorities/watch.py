@@ -505,6 +505,15 @@ class FileWatcher:
         return self._heartbeat_at
 
     @property
+    def name(self) -> str:
+        return f"watch:{self.path.name}"
+
+    @property
+    def alive(self) -> bool:
+        """False before start, after stop, and once the thread died (the daemon restarts it)."""
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
     def version(self) -> str | None:
         """The content version last seen or acknowledged as seen."""
         return self._versions.known

@@ -68,6 +68,10 @@ class Runner(Protocol):
         """Forget a finished agent (remove its session or container). Gone is success."""
         ...
 
+    def degraded(self) -> list[str]:
+        """Runtimes behind this runner that do not answer, for the heartbeat and status."""
+        ...
+
 
 def exit_status_path(log_path: Path) -> Path:
     """Where a run's exit status is written, beside its log, once the agent has ended."""

@@ -17,9 +17,10 @@ import contextlib
 import logging
 import os
 import socket
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from sidekick.background import OnWorker, Worker
 
 logger = logging.getLogger(__name__)
 
@@ -55,15 +56,14 @@ def ring(path: Path) -> bool:
     return True
 
 
-class ExitBell:
+class ExitBell(OnWorker):
     """Listens at the bell's socket on a thread of its own and calls ``on_ring`` per ring."""
 
     def __init__(self, path: Path, on_ring: Callable[[], None]) -> None:
         self.path = Path(path)
         self._on_ring = on_ring
         self._socket: socket.socket | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
+        self._worker = Worker("exit-bell", self._listen)
         self.rings = 0
 
     def start(self) -> None:
@@ -86,14 +86,10 @@ class ExitBell:
             return
         listener.settimeout(RECEIVE_TIMEOUT)
         self._socket = listener
-        self._thread = threading.Thread(target=self._listen, name="exit-bell", daemon=True)
-        self._thread.start()
+        self._worker.start()
 
     def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=RECEIVE_TIMEOUT * 4)
-            self._thread = None
+        self._worker.stop(timeout=RECEIVE_TIMEOUT * 4)
         if self._socket is not None:
             self._socket.close()
             self._socket = None
@@ -102,7 +98,8 @@ class ExitBell:
 
     def _listen(self) -> None:
         assert self._socket is not None
-        while not self._stopping.is_set():
+        while not self._worker.stopping.is_set():
+            self._worker.beat()
             try:
                 self._socket.recv(64)
             except TimeoutError:

@@ -4,17 +4,15 @@ and the listeners that tell the daemon at once when one of its agents ends."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
 
+from sidekick.background import BackgroundTask
 from sidekick.config import Config
 from sidekick.runners.base import Runner
 from sidekick.runners.bell import ExitBell, bell_path
 from sidekick.runners.tmux import TmuxRunner
 
-
-class ExitListener(Protocol):
-    def start(self) -> None: ...
-    def stop(self) -> None: ...
+# An exit listener is a background thread like any other; the daemon keeps it alive.
+ExitListener = BackgroundTask
 
 
 def _container_profiles(config: Config) -> list[str]:

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit, urlunsplit
 
+from sidekick.background import OnWorker, Worker
 from sidekick.config import AgentProfile, Config
 from sidekick.containers.context import detect_context
 from sidekick.containers.engine import ContainerEngine, EngineStatus, EventStream
@@ -130,6 +131,10 @@ class ContainerRunner:
             container.image,
             extra={"project": spec.project},
         )
+
+    def degraded(self) -> list[str]:
+        status = self.ping()
+        return [] if status.ok else [f"docker engine: {status.detail}"]
 
     def list_agents(self) -> dict[str, LiveAgent]:
         try:
@@ -341,7 +346,7 @@ class ContainerRunner:
         return exc
 
 
-class ContainerExits:
+class ContainerExits(OnWorker):
     """Calls ``on_exit`` whenever a managed container dies, from the engine's event stream.
 
     The daemon's push for container agents, as the exit bell is for tmux ones. When
@@ -359,13 +364,17 @@ class ContainerExits:
         self.engine = engine
         self._on_exit = on_exit
         self._retry_seconds = retry_seconds
-        self._stopping = threading.Event()
+        self._worker = Worker("container-exits", self._run)
+        self._stopping = self._worker.stopping
         self._stream: EventStream | None = None
-        self._thread: threading.Thread | None = None
+
+    @property
+    def heartbeat_at(self) -> float | None:
+        """None: the thread waits on the engine's event stream, which may be quiet for days."""
+        return None
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="container-exits", daemon=True)
-        self._thread.start()
+        self._worker.start()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -373,9 +382,7 @@ class ContainerExits:
         if stream is not None:
             with contextlib.suppress(Exception):
                 stream.close()
-        if self._thread is not None:
-            self._thread.join(timeout=self._retry_seconds + 2)
-            self._thread = None
+        self._worker.stop(timeout=self._retry_seconds + 2)
 
     def _run(self) -> None:
         missed = False

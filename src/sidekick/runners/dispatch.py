@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from sidekick.containers.engine import EngineStatus
 from sidekick.errors import RunnerError
 from sidekick.runners.base import LaunchSpec, LiveAgent, Runner
 from sidekick.runners.container import ContainerRunner
@@ -68,8 +67,6 @@ class DispatchingRunner:
 
     def degraded(self) -> list[str]:
         """Runtimes that do not answer, for the heartbeat and ``sidekick status``."""
+        # The container runners share one engine: asking one asks them all.
         first = next(iter(self.containers.values()), None)
-        if first is None:
-            return []
-        status: EngineStatus = first.ping()
-        return [] if status.ok else [f"docker engine: {status.detail}"]
+        return [*self.tmux.degraded(), *(first.degraded() if first else [])]

@@ -51,6 +51,8 @@ class InMemoryRunner:
     name = "memory"
 
     def __init__(self, clock: Callable[[], datetime] = _utc_now) -> None:
+        # What degraded() reports: tests set it to play an unreachable runtime.
+        self.degraded_runtimes: list[str] = []
         self._clock = clock
         self._agents: dict[str, _Agent] = {}
         self._lock = threading.Lock()
@@ -78,6 +80,9 @@ class InMemoryRunner:
             self._record(RunnerCall("stop", key, grace_seconds=grace_seconds))
             self._agents.pop(key, None)
         logger.info("stopped %s", key)
+
+    def degraded(self) -> list[str]:
+        return list(self.degraded_runtimes)
 
     def reap(self, key: str) -> None:
         with self._lock:

@@ -377,6 +377,10 @@ class TmuxRunner:
             logger.debug("%s is dead without a status; nudging tmux to reap it", row.session)
             _signal_process(row.server_pid, signal.SIGCHLD)
 
+    def degraded(self) -> list[str]:
+        """Never degraded: the tmux server is started on demand by the next start."""
+        return []
+
     def stop(self, key: str, grace_seconds: float = 10.0) -> None:
         """SIGTERM the agent, force it after the grace, then remove its session."""
         row = self._agent_row(key)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -15,6 +14,7 @@ import pytest
 from sidekick.stopping import StopRequest
 from sidekick.supervise import MAX_BACKOFF, Supervisor
 from tests.polling import wait_until
+from tests.sidekick_process import sidekick_process, sigterm
 
 # A child that records the signal that stopped it, then exits with a known code.
 RECORDING_CHILD = """
@@ -63,20 +63,10 @@ def test_sigterm_ends_sidekick_supervise_during_its_backoff_at_once(tmp_path: Pa
     broken = tmp_path / "config.yaml"
     broken.write_text("capacity: [\n")
     log = tmp_path / "supervise.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "sidekick", "supervise", "--config", str(broken)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
+    with sidekick_process("supervise", "--config", str(broken), log=log) as process:
         wait_until(lambda: b"restarting in 2 s" in log.read_bytes(), what="a restart backoff")
-        asked = time.monotonic()
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=10) == 1 and time.monotonic() - asked < 1.0
-    finally:
-        process.kill()
-        process.wait()
+        code, took = sigterm(process)
+    assert code == 1 and took < 1.0
 
 
 def test_a_signal_handler_wakes_a_long_wait_on_the_main_thread() -> None:

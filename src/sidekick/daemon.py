@@ -4,8 +4,9 @@ All reconciles run on the main thread, one at a time. Everything else only
 asks for one sooner: the list watcher on a save, the exit listeners when an
 agent ends (the agent wrapper's bell, the engine's events), and two APScheduler
 jobs as the safety net (an agent poll, the periodic reconcile). Signal handlers
-only set a flag; the loop notices it within half a second and stops cleanly,
-leaving the agents running for the next start to adopt.
+only set a flag and raise the process's stop request (:mod:`sidekick.stopping`):
+a wait inside a reconcile ends at once, the loop wakes, and the daemon stops
+cleanly, leaving the agents running for the next start to adopt.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from sidekick import stopping
 from sidekick.background import BackgroundTask, Keeper
 from sidekick.config import Config, source_kind
 from sidekick.health import Heartbeat, heartbeat_path, write_heartbeat
@@ -106,9 +108,20 @@ class Daemon:
         """Ask for a reconcile as soon as the loop is free."""
         self._kick.set()
 
-    def request_stop(self, signum: int = 0, frame: FrameType | None = None) -> None:
-        """Signal handler: set a flag, nothing else."""
+    def request_stop(self) -> None:
+        """Stop after the reconcile under way (for other threads and tests)."""
         self._stop_requested = True
+        self._kick.set()
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        """Signal handler: a flag and a byte on the stop request's socket, nothing else."""
+        self._stop_requested = True
+        stopping.process_stop().request(signum)
+
+    def _kick_on_stop(self) -> None:
+        """Wake the loop once a signal asks for a stop (a handler cannot set an Event)."""
+        stopping.process_stop().wait(None)
+        self._kick.set()
 
     # --- the loop ------------------------------------------------------------------
 
@@ -135,8 +148,10 @@ class Daemon:
 
     def _install_signals(self) -> None:
         if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, self.request_stop)
-            signal.signal(signal.SIGINT, self.request_stop)
+            signal.signal(signal.SIGTERM, self._on_signal)
+            signal.signal(signal.SIGINT, self._on_signal)
+            waker = threading.Thread(target=self._kick_on_stop, name="stop-waker", daemon=True)
+            waker.start()
 
     def _start_background(self) -> None:
         self.config.daemon.state_dir.mkdir(parents=True, exist_ok=True)
@@ -167,6 +182,9 @@ class Daemon:
         started = time.time()
         try:
             result = self.reconciler.tick()
+        except stopping.Stopping:
+            logger.info("reconcile cut short: the daemon is stopping")
+            return
         except Exception as exc:
             logger.exception("reconcile failed")
             self._beat.last_reconcile_ok = False
@@ -252,7 +270,8 @@ class Daemon:
             return
         try:
             self.parts.source.write_back(updates)
-        except Exception as exc:
+        except (Exception, stopping.Stopping) as exc:
+            # A write-back that would wait (an editor's lock) waits for no one at a stop.
             logger.warning("outbox kept for the next start: %s", exc)
             return
         self.parts.store.clear_updates([u.project for u in updates], seq)

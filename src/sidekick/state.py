@@ -166,7 +166,7 @@ class StateStore:
                     "upgrade sidekick, or move the database away to start with an empty history",
                 )
             for version in range(found, SCHEMA_VERSION):
-                logger.info("state database %s: schema %d to %d", self.path, version, version + 1)
+                logger.debug("state database %s: schema %d to %d", self.path, version, version + 1)
                 _run_script(db, _MIGRATIONS[version])
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
 

@@ -4,6 +4,11 @@ A signal handler runs on the main thread between two bytecodes, possibly while
 that thread holds the lock inside a ``threading.Event``; setting the event from
 the handler could then deadlock. Writing one byte into a socket pair is safe
 from a handler and from any thread, and wakes a ``select`` at once.
+
+The process-wide request is raised by the daemon's signal handlers; waits
+inside a reconcile (a Sheets retry backoff, an editor's lock, an agent's stop
+grace) sleep through :func:`sleep`, which ends at once on it by raising
+:class:`Stopping`, so no loop retries on without its pause.
 """
 
 from __future__ import annotations
@@ -42,13 +47,34 @@ class StopRequest:
     def wait(self, timeout: float | None) -> bool:
         """Sleep up to ``timeout`` seconds, waking at once on a stop; True once stopping."""
         if not self._requested:
-            select.select([self._reader], [], [], timeout)
+            # poll, not select: any descriptor number, and one poller per waiting thread.
+            poller = select.poll()
+            poller.register(self._reader, select.POLLIN)
+            poller.poll(None if timeout is None else max(0.0, timeout) * 1000)
         return self._requested
-
-    def sleep(self, seconds: float) -> None:
-        """``time.sleep`` that a stop cuts short, for code that takes a sleep function."""
-        self.wait(seconds)
 
     def close(self) -> None:
         self._reader.close()
         self._writer.close()
+
+
+class Stopping(BaseException):
+    """The process was asked to stop during a wait.
+
+    A BaseException, as SystemExit is: a step that isolates its failures with
+    ``except Exception`` must not take a stop for one of them.
+    """
+
+
+_PROCESS_STOP = StopRequest()
+
+
+def process_stop() -> StopRequest:
+    """The stop request of this process, raised by its signal handlers."""
+    return _PROCESS_STOP
+
+
+def sleep(seconds: float) -> None:
+    """``time.sleep`` that the process's stop request ends at once by raising Stopping."""
+    if _PROCESS_STOP.wait(seconds):
+        raise Stopping(f"stop requested (signal {_PROCESS_STOP.signum})")

@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from sidekick import stopping
 from sidekick.errors import SourceLocked, SourceUnreadable, SourceUnsettled, WriteConflict
 from sidekick.models import Finding, Project, RowUpdate, Snapshot, WriteResult
 from sidekick.priorities.base import (
@@ -104,7 +105,7 @@ class CsvPrioritySource:
         max_attempts: int = 8,
         announce: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = stopping.sleep,
     ) -> None:
         self.path = Path(path)
         self.models = models

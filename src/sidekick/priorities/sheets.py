@@ -38,6 +38,7 @@ from gspread.exceptions import APIError
 from gspread.http_client import HTTPClient, ParamsType
 from gspread.utils import absolute_range_name, rowcol_to_a1
 
+from sidekick import stopping
 from sidekick.errors import PrioritySourceError, SourceUnreachable, SourceUnreadable
 from sidekick.models import RowUpdate, Snapshot, WriteResult
 from sidekick.priorities.base import (
@@ -154,7 +155,7 @@ class RequestPacer:
         *,
         burst: int = 2,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = stopping.sleep,
     ) -> None:
         if per_minute < 2:
             raise ValueError(f"requests_per_minute must be at least 2, got {per_minute}")
@@ -339,7 +340,7 @@ class SheetsPrioritySource:
         api_base_url: str | None = None,
         timeout: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = stopping.sleep,
         random: Callable[[], float] = random_module.random,
     ) -> None:
         self.spreadsheet_id = spreadsheet_id

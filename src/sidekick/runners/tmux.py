@@ -36,6 +36,7 @@ from pathlib import Path
 
 from libtmux import Server, exc
 
+from sidekick import stopping
 from sidekick.errors import AgentAlreadyRunning, RunnerError, RunnerUnavailable
 from sidekick.models import SESSION_PREFIX
 from sidekick.runners import agent_lock
@@ -250,7 +251,7 @@ class TmuxRunner:
         lock_dir: Path | None = None,
         poll_seconds: float = 0.05,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = stopping.sleep,
     ) -> None:
         self.socket_path = Path(socket_path)
         self.python = python or sys.executable

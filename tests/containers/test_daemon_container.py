@@ -138,7 +138,7 @@ def test_sigkill_of_the_daemon_mid_run_never_leaves_two_containers_for_a_project
     agent = [
         "sh",
         "-c",
-        "if ! mkdir .agent-lock 2>/dev/null; then echo {project} >> duplicates; fi; "
+        'if ! mkdir .agent-lock 2>/dev/null; then echo "$SIDEKICK_PROJECT" >> duplicates; fi; '
         'echo "$SIDEKICK_RUN_ID" >> started; sleep 1; rmdir .agent-lock',
     ]
     rows = [f"{n},{i},Pending,,,,,," for i, n in enumerate(names)]

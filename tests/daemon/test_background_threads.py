@@ -15,7 +15,8 @@ from sidekick.config import load_config
 from sidekick.daemon import Daemon, Parts
 from sidekick.health import Heartbeat, heartbeat_path, read_heartbeat
 from sidekick.priorities.memory import InMemorySource
-from sidekick.runners.bell import ExitBell, bell_path
+from sidekick.priorities.watch import FileWatcher
+from sidekick.runners.bell import ExitBell, bell_path, ring
 from sidekick.runners.memory import InMemoryRunner
 from sidekick.state import StateStore
 from tests.polling import wait_until
@@ -159,3 +160,26 @@ def test_a_degraded_runtime_reaches_the_heartbeat_through_the_runner_protocol(
     wait_until(lambda: beat_of(tmp_path).degraded, timeout=15, what="degraded in the heartbeat")
     code, why = check(tmp_path, capsys)
     assert code == 1 and "degraded: docker engine: connection refused" in why
+
+
+def test_the_real_watcher_and_bell_work_again_after_the_keeper_restarts_them(
+    tmp_path: Path,
+) -> None:
+    csv = tmp_path / "priorities.csv"
+    csv.write_text("Project,Priority,Status\n")
+    saves: list[str] = []
+    rings = threading.Semaphore(0)
+    watcher = FileWatcher(csv, saves.append, debounce=0.01)
+    bell = ExitBell(bell_path(tmp_path / "state"), rings.release)
+    keeper = Keeper([watcher, bell])
+    keeper.start()
+    try:
+        for task in (watcher, bell):
+            task.stop()  # as if its thread had ended
+        assert sorted(keeper.check().restarts) == ["exit-bell", f"watch:{csv.name}"]
+        assert watcher.alive and bell.alive
+        csv.write_text("Project,Priority,Status\nalpha,1,Pending\n")
+        wait_until(lambda: saves, what="the restarted watcher saw the save")
+        assert ring(bell.path) and rings.acquire(timeout=5)
+    finally:
+        keeper.stop()

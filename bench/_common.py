@@ -12,6 +12,8 @@ from pathlib import Path
 
 import yaml
 
+from sidekick.runners.tmux import TmuxRunner
+
 HEADER = "Project,Priority,Status,Agent,Last Update,Next Action,Deadline,GPU,Model\n"
 
 
@@ -43,7 +45,8 @@ def save_by_rename(path: Path, text: str) -> None:
 
 
 def kill_tmux(socket: Path) -> None:
-    subprocess.run(["tmux", "-S", str(socket), "kill-server"], capture_output=True, check=False)
+    """End the bench's agents (they outlive a killed tmux server) and the server."""
+    TmuxRunner(socket).end_all()
 
 
 def median_p95(samples: list[float]) -> tuple[float, float]:

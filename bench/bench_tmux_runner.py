@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -66,7 +65,7 @@ def main() -> None:
     try:
         bench(root, runner)
     finally:
-        subprocess.run(["tmux", "-S", str(runner.socket_path), "kill-server"], check=False)
+        runner.end_all()
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -57,10 +57,7 @@ class World:
 
     def kill_tmux(self) -> None:
         """End every agent (they outlive a killed tmux server) and then the server."""
-        runner = TmuxRunner(self.socket)
-        for key in runner.list_agents():
-            runner.stop(key, grace_seconds=1)
-        self.kill_tmux_server()
+        TmuxRunner(self.socket).end_all()
 
     def kill_tmux_server(self) -> None:
         subprocess.run(

@@ -33,5 +33,4 @@ def tmux_runner(tmux_socket: Path) -> Iterator[TmuxRunner]:
     """The runner; agents that outlived their tmux server are stopped with it."""
     runner = TmuxRunner(tmux_socket, poll_seconds=0.02)
     yield runner
-    for key in runner.list_agents():
-        runner.stop(key, grace_seconds=1)
+    runner.end_all()

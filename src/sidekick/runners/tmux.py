@@ -333,9 +333,7 @@ class TmuxRunner:
 
     def _paneless_agents(self, listed: set[str]) -> Iterator[LiveAgent]:
         """Agents whose session is gone: alive while locked, or ended with a status."""
-        if not self.lock_dir.is_dir():
-            return
-        for path in sorted(self.lock_dir.glob(f"{SESSION_PREFIX}*{agent_lock.LOCK_SUFFIX}")):
+        for path in self._lock_files():
             key = path.name.removesuffix(agent_lock.LOCK_SUFFIX)
             record = agent_lock.read_record(path)
             if key in listed or record is None:
@@ -405,6 +403,29 @@ class TmuxRunner:
         # Starts, stops and reaps come from one thread: a free lock cannot be taken meanwhile.
         if not self._agent_alive(key):
             lock.unlink(missing_ok=True)
+
+    def end_all(self) -> None:
+        """SIGKILL every agent and end the tmux server: a test's or a bench's teardown.
+
+        Killing the server alone no longer ends agents (they outlive their panes).
+        A wrapper told to force its agent before it has one kills it as it starts.
+        """
+        for row in self._list_rows().values():
+            if not row.dead and row.pid is not None:
+                _signal_process(row.pid, FORCE_SIGNAL)
+        for path in self._lock_files():
+            record = agent_lock.read_record(path)
+            ids = None if record is None else agent_lock.read_pids(record.log_path)
+            if ids is not None and agent_lock.is_held(path):
+                _signal_group(ids.agent_group, signal.SIGKILL)
+        reply = self._tmux(["kill-server"])
+        if not reply.ok and not reply.server_down:
+            raise self._fail("", "kill-server", reply)
+
+    def _lock_files(self) -> list[Path]:
+        if not self.lock_dir.is_dir():
+            return []
+        return sorted(self.lock_dir.glob(f"{SESSION_PREFIX}*{agent_lock.LOCK_SUFFIX}"))
 
     def attach_command(self, key: str) -> list[str]:
         """What a person types to watch an agent."""

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from sidekick.config import Config, load_config, source_kind
 from sidekick.errors import ConfigError
 from sidekick.os_limits import NAME_MAX, PATH_MAX, UNIX_SOCKET_PATH_MAX
+from sidekick.runners.bell import ExitBell, bell_path, ring
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -326,3 +328,20 @@ def test_a_path_of_path_max_bytes_is_refused_naming_its_key(tmp_path: Path) -> N
     error = refusal(tmp_path, f"projects:\n  Alpha: code\n  Beta: {deep}\n")
     assert error.key == "projects.Beta" and error.line == 3
     assert f"paths here hold fewer than {PATH_MAX}" in str(error)
+
+
+def test_a_long_state_dir_is_fine_for_the_exit_bell_when_tmux_has_its_own_socket(
+    tmp_path: Path,
+) -> None:
+    # The bell binds through /proc/self/fd/<dir>/<name>, so only tmux's socket is limited.
+    state = directory_of_length(tmp_path, 200)
+    short = tmp_path / "t.sock"
+    config = load_text(tmp_path, f"daemon:\n  state_dir: {state}\ntmux:\n  socket: {short}\n")
+    heard = threading.Event()
+    bell = ExitBell(bell_path(config.daemon.state_dir), heard.set)
+    bell.start()
+    try:
+        assert len(os.fsencode(bell.path)) > UNIX_SOCKET_PATH_MAX
+        assert ring(bell.path) and heard.wait(5)
+    finally:
+        bell.stop()

@@ -164,16 +164,26 @@ RUN { getent group "${SIDEKICK_GID}" >/dev/null || groupadd --gid "${SIDEKICK_GI
     && mkdir -p /home/dev /workspace \
     && chown "${SIDEKICK_UID}:${SIDEKICK_GID}" /home/dev /workspace
 # Editable in compat mode: a .pth file names /workspace/src, so the checkout
-# mounted there is what runs, new modules included. The venv belongs to the dev
-# user so that `pip install` works inside.
+# mounted there is what runs, new modules included. The venv is writable by its
+# group, which the entrypoint gives the user it runs as, so that `pip install`
+# works inside whoever that is (a chown at start would copy the whole venv up).
 COPY pyproject.toml README.md /workspace/
 COPY src /workspace/src
 RUN python -m pip install --quiet --no-deps -e /workspace \
         --config-settings editable_mode=compat \
     && rm -rf /workspace/src/*.egg-info /workspace/build \
-    && chown -R "${SIDEKICK_UID}:${SIDEKICK_GID}" /opt/sidekick
+    && chown -R "${SIDEKICK_UID}:${SIDEKICK_GID}" /opt/sidekick \
+    && chmod -R g+w /opt/sidekick \
+    && find /opt/sidekick -type d -exec chmod g+s {} +
+# tmux's shells keep the venv on PATH (tmux starts login shells, whose
+# /etc/profile resets PATH), and so do login shells.
+COPY docker/dev/tmux.conf /etc/tmux.conf
+COPY docker/dev/venv-path.sh /etc/profile.d/sidekick-venv.sh
+# The container starts as root; the entrypoint drops to whoever owns the checkout
+# mounted at /workspace, so it is writable whoever owns it on the host.
+COPY docker/dev/entrypoint.sh /usr/local/bin/dev-entrypoint
 ENV HOME=/home/dev \
     SHELL=/bin/bash
-USER ${SIDEKICK_UID}:${SIDEKICK_GID}
 WORKDIR /workspace
+ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/dev-entrypoint"]
 CMD ["tmux", "new-session", "-A", "-s", "dev"]

@@ -100,9 +100,11 @@ class Compose:
     project: str
     env: dict[str, str]
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Another checkout's compose file: its directory is what `.` mounts.
+    file: Path = COMPOSE_FILE
 
     def argv(self, *args: str) -> list[str]:
-        return ["docker", "compose", "-f", str(COMPOSE_FILE), "-p", self.project, *args]
+        return ["docker", "compose", "-f", str(self.file), "-p", self.project, *args]
 
     def run_cli(
         self, *args: str, timeout: float = COMMAND_TIMEOUT, check: bool = True

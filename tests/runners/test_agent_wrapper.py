@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import signal
 import subprocess
 import sys
@@ -10,7 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from sidekick.runners.agent_wrapper import FORCE_SIGNAL, parse_args, write_exit_status
+from sidekick.runners import agent_lock
+from sidekick.runners.agent_wrapper import (
+    EXIT_LOCKED,
+    FORCE_SIGNAL,
+    parse_args,
+    write_exit_status,
+)
 from sidekick.runners.base import exit_status_path, read_exit_status
 from tests.runners.helpers import (
     WAIT_FOR_RELEASE,
@@ -169,3 +176,36 @@ def test_the_status_file_is_replaced_whole(tmp_path: Path) -> None:
     write_exit_status(log, 0)
     assert exit_status_path(log).read_text() == "0\n"
     assert [p.name for p in tmp_path.iterdir()] == ["run.log.exit"]
+
+
+def test_a_wrapper_whose_project_lock_is_held_does_not_start_the_agent(tmp_path: Path) -> None:
+    """Another agent of the project is alive: this one is recorded as not started (75)."""
+    log = tmp_path / "run.log"
+    lock = tmp_path / "sidekick-alpha.lock"
+    lock.touch()
+    marker = tmp_path / "ran"
+    with lock.open() as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        argv = wrapper(log, "touch", str(marker))
+        argv[argv.index("--") : argv.index("--")] = ["--lock", str(lock)]
+        done = subprocess.run(argv, check=False, capture_output=True, timeout=30)
+    assert done.returncode == read_exit_status(log) == EXIT_LOCKED
+    assert not marker.exists()
+    assert b"another agent of this project" in log.read_bytes()
+
+
+def test_the_agent_holds_the_project_lock_while_it_runs(tmp_path: Path) -> None:
+    log = tmp_path / "run.log"
+    lock = tmp_path / "sidekick-alpha.lock"
+    release_file = tmp_path / "release"
+    script = write_script(
+        tmp_path, "agent.sh", f'export RELEASE="{release_file}"\n{WAIT_FOR_RELEASE}'
+    )
+    argv = wrapper(log, str(script))
+    argv[argv.index("--") : argv.index("--")] = ["--lock", str(lock)]
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+    ids = wait_for(lambda: agent_lock.read_pids(log), what="the recorded pids")
+    assert ids.wrapper == process.pid and agent_lock.is_held(lock)
+    release(release_file, 0)
+    assert process.wait(timeout=10) == 0
+    assert not agent_lock.is_held(lock)

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,14 +20,6 @@ from tests.polling import wait_until
 
 P = ProjectStatus
 QUICK = ["sh", "-c", 'echo working on "$SIDEKICK_PROJECT"; echo "$SIDEKICK_NEXT_ACTION" > note.txt']
-
-
-@pytest.fixture
-def worlds() -> Iterator[list[World]]:
-    made: list[World] = []
-    yield made
-    for world in made:
-        world.kill_tmux()
 
 
 def world_with(worlds: list[World], tmp_path: Path, *args: object, **kw: object) -> World:
@@ -153,7 +144,7 @@ def test_an_agent_outlives_its_killed_tmux_server_alone_and_its_end_is_recorded(
     wait = ["sh", "-c", "touch started; while [ ! -e go ]; do sleep 0.05; done"]
     world = world_with(worlds, tmp_path, ["delta"], wait, rows=["delta,1,Pending,,,,,,"])
     daemon = Daemon(world.config())
-    tick_until(daemon, lambda: (tmp_path / "projects" / "delta" / "started").exists())
+    tick_until(daemon, (tmp_path / "projects" / "delta" / "started").exists)
     world.kill_tmux_server()
     store = StateStore(world.state / "sidekick.db")
     for _ in range(3):

@@ -5,10 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from sidekick.daemon import Daemon
 from sidekick.models import ProjectStatus
@@ -36,14 +33,6 @@ MAX_TURNS = {
     "terminal_reason": "max_turns",
     "errors": ["Reached maximum number of turns (1)"],
 }
-
-
-@pytest.fixture
-def worlds() -> Iterator[list[World]]:
-    made: list[World] = []
-    yield made
-    for world in made:
-        world.kill_tmux()
 
 
 def ended_with(worlds: list[World], tmp_path: Path, result: dict[str, object], code: int) -> World:

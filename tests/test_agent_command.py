@@ -150,3 +150,31 @@ def test_what_linux_cannot_exec_is_named(
 ) -> None:
     problem = agent_command.oversized(argv, env)
     assert (expected in problem) if expected else problem == ""
+
+
+@pytest.mark.parametrize(
+    ("command", "found"),
+    [
+        (["claude", "-p", "{next_action}", "--output-format", "json"], [2]),
+        (["/usr/local/bin/claude", "-p", "--allowedTools", "Bash", "{next_action}"], [4]),
+        (["claude", "-p", "{project}: {next_action}"], [2]),
+        (["claude", "-p", "--", "{next_action}"], []),
+        (["claude", "-p", "--append-system-prompt", "Work on {project}"], []),
+        (["other-agent", "{next_action}"], []),
+    ],
+)
+def test_a_claude_prompt_argument_that_could_start_with_a_dash_is_found(
+    command: list[str], found: list[int]
+) -> None:
+    assert agent_command.option_like_placeholders(command) == found
+
+
+def test_the_old_profile_with_the_prompt_as_an_argument_is_refused_with_the_fix(
+    tmp_path: Path,
+) -> None:
+    path = write_config(tmp_path, '  default:\n    command: [claude, -p, "{next_action}"]\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    message = str(caught.value)
+    assert "agents.default.command[2]" in message
+    assert "stdin" in message and "'--'" in message

@@ -66,7 +66,7 @@ def test_agent_profiles_and_project_directories(tmp_path: Path) -> None:
         tmp_path,
         "projects:\n  Alpha: code/alpha\nprojects_root: /srv/projects\n"
         "agents:\n  default:\n    command: [sh, -c, 'echo \"$SIDEKICK_NEXT_ACTION\"']\n"
-        "  big:\n    command: [claude, -p, '{next_action}']\n    env: {MODEL: opus}\n",
+        "  big:\n    command: [claude, -p, --, '{next_action}']\n    env: {MODEL: opus}\n",
     )
     config = load_config(path, environ={})
     assert config.project_directory("Alpha") == tmp_path / "code" / "alpha"

@@ -128,6 +128,25 @@ def unsafe_placeholders(command: Sequence[str], stdin: str = "") -> list[UnsafeP
     return found
 
 
+def option_like_placeholders(command: Sequence[str]) -> list[int]:
+    """Claude Code arguments that start with a placeholder and come before ``--``.
+
+    ``claude -p "{next_action}"`` reads a Next Action written as a markdown list
+    (``- fix the flaky login test``) as an unknown option and fails; one after a
+    variadic option (``--allowedTools Bash``) becomes one more tool. After ``--``,
+    or on stdin (the default profile), the text is the prompt whatever it starts with.
+    """
+    if not command or program_name(command[0]) != "claude":
+        return []
+    found = []
+    for index, argument in enumerate(command[1:], start=1):
+        if argument == "--":
+            break
+        if _PLACEHOLDER.match(argument):
+            found.append(index)
+    return found
+
+
 def _code_of(command: Sequence[str], at: int, program: str) -> Iterable[UnsafePlaceholder]:
     rest = command[at + 1 :]
     if program in SHELLS:

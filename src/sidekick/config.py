@@ -389,6 +389,13 @@ def _check_placeholders(name: str, profile: AgentProfile, loader: _Loader) -> No
     for unsafe in agent_command.unsafe_placeholders(profile.command, profile.stdin):
         where = "stdin" if unsafe.index == len(profile.command) else f"command[{unsafe.index}]"
         raise loader.error(f"agents.{name}.{where}", unsafe.problem())
+    for index in agent_command.option_like_placeholders(profile.command):
+        raise loader.error(
+            f"agents.{name}.command[{index}]",
+            "Claude Code would read a Next Action starting with '-' as an option: "
+            'leave the prompt out of command (stdin: "{next_action}" gives it on stdin, '
+            "the default) or put it after '--'",
+        )
 
 
 def _check_files(config: Config, loader: _Loader) -> None:

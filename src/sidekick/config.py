@@ -31,6 +31,7 @@ from sidekick.config_yaml import Plain, UnclearValue, parse, typed
 from sidekick.errors import ConfigError
 from sidekick.models import readable_slug, slugify
 from sidekick.os_limits import path_problem, socket_path_problem
+from sidekick.production.settings import ProductionConfig, check_production, split_projects
 
 ENV_PREFIX = "SIDEKICK_"
 CONFIG_ENV = "SIDEKICK_CONFIG"
@@ -152,6 +153,8 @@ class Config:
     containers: ContainersConfig = field(default_factory=ContainersConfig)
     agents: dict[str, AgentProfile] = field(default_factory=lambda: {"default": AgentProfile()})
     default_agent: str = "default"
+    # Filled from the mapping form of projects: entries (see sidekick.production.settings).
+    production: dict[str, ProductionConfig] = field(default_factory=dict)
 
     @property
     def tmux_socket(self) -> Path:
@@ -205,10 +208,21 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
     where = str(file) if file else "(defaults)"
     base = file.parent.resolve() if file else Path.cwd()
     loader = _Loader(where, base, origins, lines)
+    blocks = split_projects(raw, loader.error)
     values = loader.fields(Config, raw, "")
+    values["production"] = _production(blocks, loader)
     config = Config(file=file.resolve() if file else None, **values)
     _check(config, loader)
+    for name, settings in config.production.items():
+        check_production(name, settings, config.project_directory(name), loader.error)
     return config
+
+
+def _production(blocks: dict[str, Any], loader: _Loader) -> dict[str, ProductionConfig]:
+    return {
+        name: loader.value(ProductionConfig, block, f"projects.{name}.production")
+        for name, block in blocks.items()
+    }
 
 
 def _read_yaml(file: Path) -> tuple[dict[str, Any], dict[str, int]]:

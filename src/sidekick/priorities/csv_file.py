@@ -74,10 +74,26 @@ class _Table:
     header_at: int = 0
     # Whether any text failed to decode; false for almost every file, so no row is searched.
     undecodable: bool = False
+    _split: tuple[list[Record], list[Record]] | None = field(default=None, repr=False)
 
     @property
     def rows(self) -> list[Record]:
         return self.records[self.header_at + 1 :]
+
+    def split(self) -> tuple[list[Record], list[Record]]:
+        """The rows served, and those skipped: read with a problem, too wide, or not text."""
+        if self._split is None:
+            width = len(self.header.cells)
+            served: list[Record] = []
+            skipped: list[Record] = []
+            for record in self.rows:
+                bad = record.problems or len(record.values) > width
+                if bad or (self.undecodable and has_undecodable(record.values)):
+                    skipped.append(record)
+                else:
+                    served.append(record)
+            self._split = served, skipped
+        return self._split
 
 
 @dataclass
@@ -207,9 +223,7 @@ class CsvPrioritySource:
             raise SourceUnreadable(self.name, problem) from None
 
     def _snapshot(self, table: _Table) -> Snapshot:
-        width = len(table.header.cells)
-        served = (r for r in table.rows if _servable(r, width, table.undecodable))
-        rows = ((r.line, r.values) for r in served)
+        rows = ((r.line, r.values) for r in table.split()[0])
         projects, findings = parse_rows(table.header, rows, self.name, self.models)
         findings.extend(self._problems(table))
         findings.sort(key=lambda f: f.line)
@@ -220,7 +234,7 @@ class CsvPrioritySource:
     def _problems(self, table: _Table) -> list[Finding]:
         out = []
         width = len(table.header.cells)
-        for record in table.rows:
+        for record in table.split()[1]:
             for index, problem in record.problems:
                 column = _column_name(table.header, index)
                 skipped = f"{problem}; row skipped"
@@ -411,13 +425,6 @@ def _written_since(path: Path, signature: tuple[int, int, int]) -> bool:
     return now[0] == signature[0] and now != signature
 
 
-def _servable(record: Record, width: int, undecodable: bool) -> bool:
-    """A row is served only when it was read whole, in the header's shape, as text."""
-    if record.problems or (undecodable and has_undecodable(record.values)):
-        return False
-    return len(record.values) <= width
-
-
 def _header_hint(problem: str, fmt: CsvFormat) -> str:
     return (
         f"{problem} (read as {fmt.encoding_name} with fields separated by "
@@ -486,11 +493,10 @@ def _plan_edits(table: _Table, updates: Sequence[RowUpdate]) -> _EditPlan:
 
 def _rows_by_name(table: _Table) -> dict[str, Record]:
     index = table.header.index["Project"]
-    width = len(table.header.cells)
     return unique_by_name(
         (record.values[index].strip(), record)
-        for record in table.rows
-        if index < len(record.values) and _servable(record, width, table.undecodable)
+        for record in table.split()[0]
+        if index < len(record.values)
     )
 
 

@@ -303,6 +303,9 @@ class TmuxRunner:
         )
         self._write_launch_file(spec, lock)
         reply = self._create_session(spec)
+        if not reply.ok:
+            # No wrapper will read it, and it may hold the API key.
+            _launch_path(spec).unlink(missing_ok=True)
         if reply.duplicate:
             raise AgentAlreadyRunning(spec.key, "a tmux session with this name is live")
         if not reply.ok:

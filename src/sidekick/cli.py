@@ -240,6 +240,35 @@ def cmd_context(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prod_options(command: argparse.ArgumentParser) -> None:
+    from sidekick.production.cli import register
+
+    register(command)
+
+
+def cmd_prod(args: argparse.Namespace) -> int:
+    from sidekick.production.cli import run
+    from sidekick.production.commands import HANDLERS
+
+    return run(args, HANDLERS)
+
+
+# --- insight (issue 12: sidekick.insight) -------------------------------------------
+
+
+def _insight_options(command: argparse.ArgumentParser) -> None:
+    from sidekick.insight.options import insight_options
+
+    insight_options(command)
+
+
+def cmd_insight(args: argparse.Namespace) -> int:
+    from sidekick.insight.commands import InsightRequest, run_insight
+
+    request = InsightRequest(tuple(args.targets), args.every, args.json, args.watch, args.interval)
+    return run_insight(_config(args), request)
+
+
 _COMMANDS: list[tuple[str, Command, str, Callable[[argparse.ArgumentParser], None]]] = [
     ("run", cmd_run, "run the daemon in the foreground", _run_options),
     ("supervise", cmd_supervise, "run the daemon and restart it if it dies", _supervise_options),
@@ -249,4 +278,6 @@ _COMMANDS: list[tuple[str, Command, str, Callable[[argparse.ArgumentParser], Non
     ("validate", cmd_validate, "check the priority list and print its problems", _validate_options),
     ("stop-agent", cmd_stop_agent, "stop one project's agent on purpose", _project_option),
     ("context", cmd_context, "how a project is containerised, and its commands", _context_options),
+    ("insight", cmd_insight, "what runs in containers: health, load, problems", _insight_options),
+    ("prod", cmd_prod, "production: detect, status, logs, restart, deploy", _prod_options),
 ]

@@ -1,0 +1,203 @@
+"""Containers sidekick does not own but a person configured: a Compose project or names.
+
+Production containers carry Compose's labels, not sidekick's, so
+:class:`ContainerEngine` refuses to touch them. A :class:`Scope` names what a
+person configured (Compose project names, container names); :class:`ScopedEngine`
+reads and changes only containers inside it, and every call still passes through
+the engine's one choke point (:meth:`ContainerEngine._call`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sidekick.containers.engine import ContainerEngine, _logs_response
+from sidekick.containers.errors import UnmanagedContainer
+from sidekick.containers.records import ContainerInfo, LogChunk, read_frames
+
+logger = logging.getLogger(__name__)
+
+COMPOSE_PROJECT = "com.docker.compose.project"
+COMPOSE_SERVICE = "com.docker.compose.service"
+COMPOSE_WORKING_DIR = "com.docker.compose.project.working_dir"
+COMPOSE_ONEOFF = "com.docker.compose.oneoff"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What may be read or changed: containers of these Compose projects, or with these names."""
+
+    projects: frozenset[str] = frozenset()
+    names: frozenset[str] = frozenset()
+
+    def holds(self, info: ContainerInfo) -> bool:
+        return info.labels.get(COMPOSE_PROJECT) in self.projects or info.name in self.names
+
+    def filters(self) -> dict[str, Any]:
+        """The engine-side filter of the list call: by label when only Compose projects."""
+        if self.names or len(self.projects) != 1:
+            return {}
+        (project,) = self.projects
+        return {"label": [f"{COMPOSE_PROJECT}={project}"]}
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    exit_code: int
+    output: str
+
+
+def service_of(info: ContainerInfo) -> str:
+    """The Compose service, or the container's name for a named container."""
+    return info.labels.get(COMPOSE_SERVICE) or info.name
+
+
+class ScopedEngine:
+    """List, inspect, restart, exec, logs and image tags, inside one :class:`Scope`."""
+
+    def __init__(self, engine: ContainerEngine, scope: Scope, project: str = "") -> None:
+        self.engine = engine
+        self.scope = scope
+        self.project = project
+
+    def list(self) -> list[ContainerInfo]:
+        """Every container of the scope (all states), in one engine list call."""
+        filters = self.scope.filters()
+        rows = self.engine._call(
+            "list", self.project, lambda api: api.containers(all=True, filters=filters), retry=True
+        )
+        found = (ContainerInfo.from_list(row) for row in rows)
+        return [info for info in found if self.scope.holds(info) and not _one_off(info)]
+
+    def inspect(self, name: str) -> ContainerInfo:
+        return self._held(name)
+
+    def restart(self, name: str, grace: float = 10.0) -> None:
+        info = self._held(name)
+        seconds = max(0, round(grace))
+        self.engine._call(
+            "restart", self.project, lambda api: api.restart(info.id, timeout=seconds)
+        )
+
+    def exec(self, name: str, command: Iterable[str]) -> ExecResult:
+        info = self._held(name)
+        argv = list(command)
+
+        def run(api: Any) -> ExecResult:
+            created = api.exec_create(info.id, argv, stdout=True, stderr=True)
+            output = api.exec_start(created["Id"])
+            code = api.exec_inspect(created["Id"]).get("ExitCode")
+            return ExecResult(int(code if code is not None else -1), _text(output))
+
+        return self.engine._call("exec", self.project, run)
+
+    def log_records(
+        self,
+        name: str,
+        *,
+        tail: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        follow: bool = False,
+    ) -> LogRecords:
+        """A container's log as it streams from the engine, each frame with its timestamp."""
+        info = self._held(name)
+        params = _log_params(tail, since, until, follow)
+        response = self.engine._call(
+            "logs", self.project, lambda api: _logs_response(api, info.id, params, stream=True)
+        )
+        return LogRecords(response)
+
+    def image_created(self) -> dict[str, datetime]:
+        """When each local image was built, by id, in one engine call."""
+        rows = self.engine._call("images", self.project, lambda api: api.images(), retry=True)
+        return {str(r["Id"]): datetime.fromtimestamp(int(r.get("Created", 0)), UTC) for r in rows}
+
+    def image_id(self, reference: str) -> str | None:
+        def look(api: Any) -> str | None:
+            found = api.images(name=reference, quiet=True)
+            return str(found[0]) if found else None
+
+        return self.engine._call("images", self.project, look, retry=True)
+
+    def tag(self, image: str, repository: str, tag: str) -> None:
+        self.engine._call(
+            "tag", self.project, lambda api: api.tag(image, repository, tag, force=True)
+        )
+
+    def _held(self, name: str) -> ContainerInfo:
+        info = self.engine.inspect(name, self.project)
+        if not self.scope.holds(info):
+            raise UnmanagedContainer(
+                self.project or info.name,
+                f"refusing to touch container {info.name}: it belongs to no configured "
+                "Compose project and is not a configured production container",
+            )
+        return info
+
+
+class LogRecords:
+    """Iterate for (timestamp text, stream, line without the timestamp); ``close()`` ends it."""
+
+    def __init__(self, response: Any) -> None:
+        self._response = response
+
+    def __iter__(self) -> Iterator[tuple[str, str, bytes]]:
+        for chunk in read_frames(self._response.raw.read):
+            yield _split_timestamp(chunk)
+
+    def close(self) -> None:
+        self._response.close()
+
+
+def _split_timestamp(chunk: LogChunk) -> tuple[str, str, bytes]:
+    stamp, _, rest = chunk.data.partition(b" ")
+    return stamp.decode("ascii", "replace"), chunk.stream, rest
+
+
+def _log_params(
+    tail: int | None, since: float | None, until: float | None, follow: bool
+) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "stdout": 1,
+        "stderr": 1,
+        "timestamps": 1,
+        "follow": int(follow),
+        "tail": "all" if tail is None else max(0, tail),
+    }
+    if since is not None:
+        params["since"] = since
+    if until is not None:
+        params["until"] = until
+    return params
+
+
+def _one_off(info: ContainerInfo) -> bool:
+    """``docker compose run`` containers belong to the project but are not its services."""
+    return info.labels.get(COMPOSE_ONEOFF) == "True"
+
+
+def _text(output: Any) -> str:
+    data = output if isinstance(output, bytes) else b""
+    return data.decode("utf-8", "replace")
+
+
+def compose_projects(rows: Iterable[ContainerInfo]) -> dict[str, list[ContainerInfo]]:
+    """Containers grouped by their Compose project."""
+    grouped: dict[str, list[ContainerInfo]] = {}
+    for info in rows:
+        project = info.labels.get(COMPOSE_PROJECT)
+        if project:
+            grouped.setdefault(project, []).append(info)
+    return grouped
+
+
+def all_compose_containers(engine: ContainerEngine) -> list[ContainerInfo]:
+    """Every container of every Compose project on the engine, in one list call."""
+    filters: Mapping[str, Any] = {"label": [COMPOSE_PROJECT]}
+    rows = engine._call("list", "", lambda api: api.containers(all=True, filters=filters))
+    return [ContainerInfo.from_list(row) for row in rows]

@@ -1,0 +1,50 @@
+"""``sidekick prod ...``: the production subcommands, registered under ``sidekick prod``.
+
+This module stays light (argparse only) because every ``sidekick`` command builds
+the whole parser; the handlers and their docker imports live in
+:mod:`sidekick.production.commands`, loaded only when ``sidekick prod`` runs.
+Exit codes: 0 done and healthy, 1 failed or unhealthy, 2 refused (not confirmed,
+locked, an agent runs, the workspace is dirty).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Mapping
+
+REFUSED = 2
+
+
+def register(command: argparse.ArgumentParser) -> None:
+    sub = command.add_subparsers(metavar="ACTION", dest="prod_action")
+    for name, helptext, options in _ACTIONS:
+        action = sub.add_parser(name, help=helptext, description=helptext)
+        action.add_argument(
+            "--config", help="config file (default: $SIDEKICK_CONFIG, ./config.yaml)"
+        )
+        action.add_argument("--json", action="store_true", help="machine-readable output")
+        options(action)
+
+
+def run(
+    args: argparse.Namespace, handlers: Mapping[str, Callable[[argparse.Namespace], int]]
+) -> int:
+    if not args.prod_action:
+        print("sidekick prod: name an action (detect, status, ...); see sidekick prod -h")
+        return REFUSED
+    return handlers[args.prod_action](args)
+
+
+def _detect_options(action: argparse.ArgumentParser) -> None:
+    action.add_argument("project")
+    action.add_argument("--path", help="the production directory (default: the configured one)")
+
+
+def _status_options(action: argparse.ArgumentParser) -> None:
+    action.add_argument("project", nargs="?")
+
+
+_ACTIONS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = [
+    ("detect", "find the Compose project of a project's production", _detect_options),
+    ("status", "containers, health, uptime and release of production", _status_options),
+]

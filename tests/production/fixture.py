@@ -1,0 +1,139 @@
+"""The fixture production app: a tiny HTTP service (tests/production/app) run as a Compose
+project of its own, in a production directory apart from its git workspace.
+
+Every Compose project is named after the session's compose prefix, so the suite's
+sweep (tests/conftest.py) removes whatever a crashed test left; each test takes
+its own down with its volumes, images and release tags.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+
+from tests.containers.helpers import BASE_IMAGE
+from tests.integration.compose import SESSION
+
+APP = Path(__file__).parent / "app"
+SECRET = "hunter2-do-not-print-7f3a"
+COMMAND_TIMEOUT = 180.0
+_numbers = itertools.count(1)
+
+
+@dataclass
+class ProdApp:
+    root: Path
+    workspace: Path
+    production: Path
+    compose_project: str
+    config: Path
+    name: str = "Shop"
+
+    def compose(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        argv = ["docker", "compose", "-p", self.compose_project]
+        argv += ["-f", str(self.production / "compose.yaml"), *args]
+        return subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=COMMAND_TIMEOUT,
+            env={**os.environ, "BASE_IMAGE": BASE_IMAGE},
+        )
+
+    def sidekick(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "sidekick", "prod", *args, "--config", str(self.config)]
+        return subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_TIMEOUT,
+            input=stdin,
+            env={**os.environ, "BASE_IMAGE": BASE_IMAGE},
+            stdin=None if stdin is not None else subprocess.DEVNULL,
+        )
+
+    def status_json(self) -> list[dict[str, object]]:
+        result = self.sidekick("status", self.name, "--json")
+        return list(json.loads(result.stdout))
+
+    def port(self) -> int:
+        text = self.compose("port", "web", "8000").stdout.strip()
+        return int(text.rsplit(":", 1)[1])
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port()}{path}", timeout=3) as r:
+                return r.status, r.read().decode()
+        except OSError as exc:
+            return 0, str(exc)
+
+    def version(self) -> str:
+        return self.get("/version")[1]
+
+    def commit(self, message: str) -> None:
+        git(self.workspace, "add", "-A")
+        git(self.workspace, "commit", "-q", "-m", message)
+
+    def take_down(self) -> None:
+        self.compose("down", "-v", "--timeout", "1", "--rmi", "local", check=False)
+        client = docker.from_env()
+        try:
+            for image in client.images.list(name=f"{self.compose_project}-*"):
+                client.images.remove(image.id, force=True)
+        finally:
+            client.close()
+
+
+def git(directory: Path, *args: str) -> str:
+    result = subprocess.run(
+        ["git", "-C", str(directory), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={
+            **os.environ,
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@example.com",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@example.com",
+        },
+    )
+    return result.stdout
+
+
+def make_app(root: Path, extra_production: str = "") -> ProdApp:
+    """A workspace (a git repository) and a production directory holding the same app."""
+    workspace, production = root / "workspace", root / "production"
+    shutil.copytree(APP, workspace)
+    git(workspace, "init", "-q")
+    (workspace / ".gitignore").write_text("*.pyc\n")
+    shutil.copytree(workspace, production)
+    # A secret that lives only in production and must never show in any output.
+    (production / ".env").write_text(f"SECRET_TOKEN={SECRET}\n")
+    (production / "compose.yaml").write_text(
+        (APP / "compose.yaml").read_text()
+        + "    environment:\n      SECRET_TOKEN: ${SECRET_TOKEN}\n"
+    )
+    shutil.copy(production / "compose.yaml", workspace / "compose.yaml")
+    git(workspace, "add", "-A")
+    git(workspace, "commit", "-q", "-m", "first")
+    app = ProdApp(
+        root, workspace, production, f"{SESSION}-prod{next(_numbers)}", root / "config.yaml"
+    )
+    app.config.write_text(
+        f"daemon:\n  state_dir: {root / 'state'}\n"
+        f"projects:\n  {app.name}:\n    directory: {workspace}\n    production:\n"
+        f"      path: {production}\n      compose_project: {app.compose_project}\n"
+        f"      primary: web\n      deploy:\n        wait_timeout: 30\n{extra_production}"
+    )
+    return app

@@ -54,6 +54,7 @@ class ProdApp:
         argv = [sys.executable, "-m", "sidekick", "prod", *args, "--config", str(self.config)]
         return subprocess.run(
             argv,
+            check=False,
             capture_output=True,
             text=True,
             timeout=COMMAND_TIMEOUT,

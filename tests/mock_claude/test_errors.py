@@ -118,6 +118,28 @@ def test_server_error_fault_is_500(client: anthropic.Anthropic) -> None:
     assert not isinstance(caught.value, anthropic.OverloadedError)
 
 
+@pytest.mark.parametrize(
+    ("fault", "error", "status", "kind"),
+    [
+        ("invalid_request", anthropic.BadRequestError, 400, "invalid_request_error"),
+        ("permission", anthropic.PermissionDeniedError, 403, "permission_error"),
+    ],
+)
+def test_request_faults_answer_in_the_apis_shape(
+    client: anthropic.Anthropic,
+    fault: str,
+    error: type[anthropic.APIStatusError],
+    status: int,
+    kind: str,
+) -> None:
+    with pytest.raises(error) as caught:
+        client.messages.create(
+            model=MODEL, max_tokens=5, messages=HELLO, extra_headers={"x-mock-fault": fault}
+        )
+    assert caught.value.status_code == status
+    assert caught.value.body["error"]["type"] == kind  # type: ignore[index]
+
+
 def test_cut_stream_breaks_off_inside_the_message(client: anthropic.Anthropic) -> None:
     seen: list[str] = []
     # Mid-stream the SDK lets the transport's own error through, unwrapped.

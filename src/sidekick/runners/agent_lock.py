@@ -9,6 +9,9 @@ it. The runner writes which run the lock belongs to (run id, log path) before
 the wrapper starts; the wrapper writes its pid and the agent's process group
 beside the run's log. The kernel drops the lock when the last holder exits,
 so a crashed daemon, wrapper or tmux server can never leave a stale "alive".
+Once the run's exit status is written the run is over, even if something the
+agent started (and the wrapper is killing) still holds the descriptor: the
+next run's record replaces the file, so its lock is a new one.
 """
 
 from __future__ import annotations

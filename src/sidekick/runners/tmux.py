@@ -338,8 +338,10 @@ class TmuxRunner:
         """Agents whose session is gone: alive while locked, or ended with a status."""
         for path in self._lock_files():
             key = path.name.removesuffix(agent_lock.LOCK_SUFFIX)
+            if key in listed:
+                continue  # its pane answers for it; most agents, most of the time
             record = agent_lock.read_record(path)
-            if key in listed or record is None:
+            if record is None:
                 continue
             code = read_exit_status(record.log_path)
             if code is None and not agent_lock.is_held(path):

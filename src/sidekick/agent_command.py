@@ -99,6 +99,12 @@ def fill(text: str, values: Mapping[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda match: values.get(match.group(1), match.group(0)), text)
 
 
+def encodable(text: str) -> str:
+    """Valid UTF-8 for argv, environment and files: a lone surrogate (an undecodable
+    byte kept by ``surrogateescape``, or worse) becomes "?"."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def field_environment(values: Mapping[str, str]) -> dict[str, str]:
     """The row's fields as variables; one too long for an environment string is left out."""
     env = {

@@ -54,11 +54,12 @@ def build_launch(
 ) -> LaunchPlan:
     profile_name = project.model or config.default_agent
     profile = config.profile(project.model)
-    values = {
+    fields = {
         "next_action": project.next_action or DEFAULT_NEXT_ACTION,
         "project": project.name,
         "directory": str(directory),
     }
+    values = {name: agent_command.encodable(value) for name, value in fields.items()}
     argv = render(profile.command, values)
     if resume_session and profile.claude and profile.resume:
         argv = (*argv, *claude_code.resume_arguments(resume_session))
@@ -82,6 +83,7 @@ def build_launch(
         runner=profile.runner,
         profile=profile_name,
         stdin_path=stdin_path,
+        gpu=project.gpu,
     )
     return LaunchPlan(spec, profile_name, resume_session)
 
@@ -91,7 +93,7 @@ def _write_stdin(log_path: Path, text: str) -> Path | None:
     if not text:
         return None
     path = log_path.with_name(log_path.stem + ".stdin")
-    write_private(path, text.encode("utf-8", "surrogateescape"))
+    write_private(path, agent_command.encodable(text).encode("utf-8"))
     return path
 
 

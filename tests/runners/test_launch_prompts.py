@@ -109,3 +109,13 @@ def test_the_launch_file_holding_the_environment_is_private_and_removed_once_rea
     assert not list(logs.rglob("*.launch.json"))
     (stdin_file,) = logs.rglob("*.stdin")
     assert stdin_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_text_no_encoding_can_carry_reaches_the_agent_with_a_mark_instead(
+    tmux_runner: TmuxRunner, tmp_path: Path
+) -> None:
+    directory = tmp_path / "work"
+    directory.mkdir()
+    row = project("Alpha", "fix the caf\ud800 menu and the caf\udce9 one")
+    assert run_once(tmux_runner, config_with(tmp_path), row, directory) == 0
+    assert (directory / "got.txt").read_bytes() == b"fix the caf? menu and the caf? one"

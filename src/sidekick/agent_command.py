@@ -100,9 +100,9 @@ def fill(text: str, values: Mapping[str, str]) -> str:
 
 
 def encodable(text: str) -> str:
-    """Valid UTF-8 for argv, environment and files: a lone surrogate (an undecodable
-    byte kept by ``surrogateescape``, or worse) becomes "?"."""
-    return text.encode("utf-8", "replace").decode("utf-8")
+    """Text exec can carry: a lone surrogate (an undecodable byte kept by
+    ``surrogateescape``, or worse) and a NUL (which ends a C string) become "?"."""
+    return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "?")
 
 
 def field_environment(values: Mapping[str, str]) -> dict[str, str]:

@@ -15,6 +15,8 @@ from sidekick.runners import agent_lock
 from sidekick.runners.agent_wrapper import (
     EXIT_LOCKED,
     FORCE_SIGNAL,
+    WrapperArgs,
+    launch_file_text,
     parse_args,
     write_exit_status,
 )
@@ -81,6 +83,24 @@ def test_a_missing_command_is_reported_and_recorded_as_127(tmp_path: Path) -> No
     done = run_wrapper(log, str(tmp_path / "no-such-agent"))
     assert done.returncode == read_exit_status(log) == 127
     assert b"cannot start" in log.read_bytes()
+
+
+def test_an_argument_no_program_can_take_is_reported_and_recorded_as_126(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "run.log"
+    launch = tmp_path / "run.launch.json"
+    args = WrapperArgs(log=log, cwd=None, argv=("echo", "a\x00b"))
+    launch.write_text(launch_file_text(args), encoding="ascii")
+    done = subprocess.run(
+        [sys.executable, "-P", "-m", "sidekick.runners.agent_wrapper", "--launch", str(launch)],
+        check=False,
+        capture_output=True,
+        timeout=30,
+    )
+    assert done.returncode == read_exit_status(log) == 126
+    assert b"embedded null byte" in log.read_bytes()
+    assert not launch.exists()
 
 
 def test_the_agent_runs_in_the_given_directory(tmp_path: Path) -> None:

@@ -116,6 +116,7 @@ def test_text_no_encoding_can_carry_reaches_the_agent_with_a_mark_instead(
 ) -> None:
     directory = tmp_path / "work"
     directory.mkdir()
-    row = project("Alpha", "fix the caf\ud800 menu and the caf\udce9 one")
+    row = project("Alpha", "fix the caf\ud800 menu and the caf\udce9 one\x00")
     assert run_once(tmux_runner, config_with(tmp_path), row, directory) == 0
-    assert (directory / "got.txt").read_bytes() == b"fix the caf? menu and the caf? one"
+    assert (directory / "got.txt").read_bytes() == b"fix the caf? menu and the caf? one?"
+    assert (directory / "env.txt").read_bytes() == b"fix the caf? menu and the caf? one?"

@@ -241,7 +241,7 @@ class Supervisor:
         """Start the agent, copy its output until it ends, and return its exit status."""
         try:
             process = self._spawn()
-        except OSError as error:
+        except (OSError, ValueError) as error:  # ValueError: a NUL in argv or environment
             return self._report_spawn_failure(error)
         pump = threading.Thread(target=self._pump, args=(process,), daemon=True)
         pump.start()
@@ -276,7 +276,7 @@ class Supervisor:
         except OSError as error:
             logger.warning("cannot record the agent's pids: %s", error)
 
-    def _report_spawn_failure(self, error: OSError) -> int:
+    def _report_spawn_failure(self, error: OSError | ValueError) -> int:
         self._copy(f"sidekick: cannot start {self.args.argv[0]!r}: {error}\n".encode())
         return EXIT_NOT_FOUND if isinstance(error, FileNotFoundError) else EXIT_NOT_EXECUTABLE
 

@@ -32,6 +32,7 @@ from sidekick.errors import ConfigError
 from sidekick.models import readable_slug, slugify
 from sidekick.os_limits import path_problem, socket_path_problem
 from sidekick.production.settings import ProductionConfig, check_production, split_projects
+from sidekick.web.settings import WebConfig
 
 ENV_PREFIX = "SIDEKICK_"
 CONFIG_ENV = "SIDEKICK_CONFIG"
@@ -123,6 +124,14 @@ class AgentProfile:
     restart_policy: str = "no"
     user: str | None = None
     secrets: dict[str, Path] = field(default_factory=dict)
+    # runner: swarm (sidekick.runners.swarm): placement, reservations, where the code is.
+    constraints: tuple[str, ...] = ()
+    reserve_cpus: float | None = None
+    reserve_memory: str | None = None
+    gpu_resources: dict[str, int] = field(default_factory=dict)
+    workspace: str = "bind"
+    git_remote: str | None = None
+    shared_paths: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -155,6 +164,8 @@ class Config:
     default_agent: str = "default"
     # Filled from the mapping form of projects: entries (see sidekick.production.settings).
     production: dict[str, ProductionConfig] = field(default_factory=dict)
+    # The dashboard (sidekick web); see sidekick.web.settings.
+    web: WebConfig = field(default_factory=WebConfig)
 
     @property
     def tmux_socket(self) -> Path:
@@ -386,8 +397,9 @@ def _check(config: Config, loader: _Loader) -> None:
     if config.default_agent not in config.agents:
         raise loader.error("default_agent", f"no agent profile named {config.default_agent!r}")
     for name, profile in config.agents.items():
-        if profile.runner not in ("tmux", "container"):
-            raise loader.error(f"agents.{name}.runner", "must be tmux or container")
+        if profile.runner not in ("tmux", "container", "swarm"):
+            raise loader.error(f"agents.{name}.runner", "must be tmux, container or swarm")
+        _check_swarm(name, profile, loader)
         if not profile.command:
             raise loader.error(f"agents.{name}.command", "must not be empty")
         _check_placeholders(name, profile, loader)
@@ -396,6 +408,15 @@ def _check(config: Config, loader: _Loader) -> None:
             raise loader.error(f"agents.{name}.restart_policy", f"must be one of {choices}")
     _check_files(config, loader)
     _check_os_limits(config, loader)
+
+
+def _check_swarm(name: str, profile: AgentProfile, loader: _Loader) -> None:
+    if profile.workspace not in ("bind", "git"):
+        raise loader.error(f"agents.{name}.workspace", "must be bind or git")
+    if profile.runner == "swarm" and not profile.image:
+        raise loader.error(f"agents.{name}.image", "a swarm profile must name its image")
+    if profile.reserve_cpus is not None and profile.reserve_cpus <= 0:
+        raise loader.error(f"agents.{name}.reserve_cpus", "must be above 0")
 
 
 def _check_placeholders(name: str, profile: AgentProfile, loader: _Loader) -> None:

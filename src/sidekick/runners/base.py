@@ -30,6 +30,8 @@ class LaunchSpec:
     profile: str = ""
     stdin_path: Path | None = None
     """A file given to the agent as its standard input (its prompt); None: no input."""
+    gpu: bool = False
+    """The row needs a GPU: a runner that places agents on machines puts it on a GPU node."""
 
 
 @dataclass(frozen=True)

@@ -19,20 +19,38 @@ def _container_profiles(config: Config) -> list[str]:
     return [name for name, profile in config.agents.items() if profile.runner == "container"]
 
 
+def _swarm_profiles(config: Config) -> list[str]:
+    return [name for name, profile in config.agents.items() if profile.runner == "swarm"]
+
+
+def _swarm_runners(config: Config) -> dict[str, Runner]:
+    """One SwarmRunner per swarm profile, sharing one connection to the manager."""
+    names = _swarm_profiles(config)
+    if not names:
+        return {}
+    from sidekick.containers.swarm import SwarmEngine
+    from sidekick.runners.swarm import SwarmRunner
+
+    engine = SwarmEngine(config.containers)
+    return {name: SwarmRunner.from_config(config, name, engine) for name in names}
+
+
 def build_runner(config: Config) -> Runner:
     tmux = TmuxRunner(config.tmux_socket, bell=bell_path(config.daemon.state_dir))
     container_profiles = _container_profiles(config)
-    if not container_profiles:
+    swarm = _swarm_runners(config)
+    if not container_profiles and not swarm:
         return tmux
     # Imported here: the Docker SDK costs start-up time and memory nobody else needs.
     from sidekick.runners.container import ContainerRunner
     from sidekick.runners.dispatch import DispatchingRunner
 
-    first = ContainerRunner.from_config(config, container_profiles[0])
-    runners = {container_profiles[0]: first}
-    for name in container_profiles[1:]:
-        runners[name] = ContainerRunner.from_config(config, name, engine=first.engine)
-    return DispatchingRunner(tmux, runners)
+    runners: dict[str, ContainerRunner] = {}
+    for name in container_profiles:
+        first = next(iter(runners.values()), None)
+        engine = first.engine if first else None
+        runners[name] = ContainerRunner.from_config(config, name, engine=engine)
+    return DispatchingRunner(tmux, runners, swarm)
 
 
 def build_exit_listeners(

@@ -1,4 +1,5 @@
-"""One Runner in front of several: tmux for some agent profiles, containers for others.
+"""One Runner in front of several: tmux for some agent profiles, containers or
+Swarm jobs for others.
 
 The reconciler sees a single runner. Starts go to the runner the profile
 names; listing asks every runtime once and remembers which one reported each
@@ -20,12 +21,20 @@ logger = logging.getLogger(__name__)
 class DispatchingRunner:
     name = "dispatch"
 
-    def __init__(self, tmux: Runner, containers: Mapping[str, ContainerRunner]) -> None:
+    def __init__(
+        self,
+        tmux: Runner,
+        containers: Mapping[str, ContainerRunner],
+        swarm: Mapping[str, Runner] | None = None,
+    ) -> None:
         self.tmux = tmux
         self.containers = dict(containers)
+        self.swarm = dict(swarm or {})
         self._owner: dict[str, Runner] = {}
 
     def _for_spec(self, spec: LaunchSpec) -> Runner:
+        if spec.runner == "swarm":
+            return self._swarm_for(spec)
         if spec.runner != "container":
             return self.tmux
         runner = self.containers.get(spec.profile)
@@ -33,10 +42,18 @@ class DispatchingRunner:
             raise RunnerError(spec.key, f"no container runner for profile {spec.profile!r}")
         return runner
 
+    def _swarm_for(self, spec: LaunchSpec) -> Runner:
+        runner = self.swarm.get(spec.profile)
+        if runner is None:
+            raise RunnerError(spec.key, f"no swarm runner for profile {spec.profile!r}")
+        return runner
+
     def _runtimes(self) -> list[Runner]:
-        # Container runners share one engine and list the same labelled containers.
+        # Container runners share one engine and list the same labelled containers;
+        # swarm runners share one manager and list the same labelled services.
         first = next(iter(self.containers.values()), None)
-        return [self.tmux] if first is None else [self.tmux, first]
+        runtimes = [self.tmux] if first is None else [self.tmux, first]
+        return runtimes + list(self.swarm.values())[:1]
 
     def start(self, spec: LaunchSpec) -> None:
         runner = self._for_spec(spec)
@@ -69,4 +86,9 @@ class DispatchingRunner:
         """Runtimes that do not answer, for the heartbeat and ``sidekick status``."""
         # The container runners share one engine: asking one asks them all.
         first = next(iter(self.containers.values()), None)
-        return [*self.tmux.degraded(), *(first.degraded() if first else [])]
+        swarm = next(iter(self.swarm.values()), None)
+        return [
+            *self.tmux.degraded(),
+            *(first.degraded() if first else []),
+            *(swarm.degraded() if swarm else []),
+        ]

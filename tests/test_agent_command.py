@@ -60,6 +60,7 @@ SAFE = [
     ["python3", "-u", "agent.py", "{project}"],
     ["node", "agent.js", "{next_action}"],
     ["awk", "-f", "prog.awk", "{next_action}"],
+    ["bash", "script.sh", "-s"],
 ]
 
 
@@ -73,10 +74,12 @@ def test_a_placeholder_in_code_an_interpreter_runs_is_found(command: list[str]) 
 
 @pytest.mark.parametrize("command", SAFE, ids=lambda c: " ".join(c)[:40])
 def test_a_placeholder_given_as_data_is_allowed(command: list[str]) -> None:
-    assert agent_command.unsafe_placeholders(command) == []
+    assert agent_command.unsafe_placeholders(command, "{next_action}") == []
 
 
-@pytest.mark.parametrize("command", [["sh"], ["bash", "-s"], ["python3"], ["bash", "-l"]])
+@pytest.mark.parametrize(
+    "command", [["sh"], ["bash", "-s"], ["bash", "-s", "arg"], ["python3"], ["bash", "-l"]]
+)
 def test_a_placeholder_on_the_stdin_of_a_bare_interpreter_is_found(command: list[str]) -> None:
     assert agent_command.unsafe_placeholders(command, "{next_action}")
     assert agent_command.unsafe_placeholders(command, "") == []

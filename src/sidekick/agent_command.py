@@ -17,6 +17,7 @@ prompt of any length reaches the agent on its standard input instead.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -224,7 +225,12 @@ def _reads_program_from_stdin(command: Sequence[str]) -> bool:
     if program not in SHELLS and program not in CODE_OPTIONS:
         return False
     rest = command[1:]
-    return all(argument.startswith("-") for argument in rest) and not _shell_script(rest)
+    if _shell_script(rest):
+        return False
+    options = list(itertools.takewhile(lambda argument: argument.startswith("-"), rest))
+    if program in SHELLS and any(_is_short_cluster(a) and "s" in a[1:] for a in options):
+        return True  # sh -s ARGS: commands from stdin, ARGS as $1...
+    return len(options) == len(rest)
 
 
 def argument_limit() -> int:

@@ -269,6 +269,21 @@ def cmd_insight(args: argparse.Namespace) -> int:
     return run_insight(_config(args), request)
 
 
+# --- web (sidekick.web) -------------------------------------------------------------
+
+
+def _web_options(command: argparse.ArgumentParser) -> None:
+    from sidekick.web.options import register
+
+    register(command)
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    from sidekick.web.serve import run
+
+    return run(_config(args), args)
+
+
 _COMMANDS: list[tuple[str, Command, str, Callable[[argparse.ArgumentParser], None]]] = [
     ("run", cmd_run, "run the daemon in the foreground", _run_options),
     ("supervise", cmd_supervise, "run the daemon and restart it if it dies", _supervise_options),
@@ -280,4 +295,5 @@ _COMMANDS: list[tuple[str, Command, str, Callable[[argparse.ArgumentParser], Non
     ("context", cmd_context, "how a project is containerised, and its commands", _context_options),
     ("insight", cmd_insight, "what runs in containers: health, load, problems", _insight_options),
     ("prod", cmd_prod, "production: detect, status, logs, restart, deploy", _prod_options),
+    ("web", cmd_web, "serve the dashboard and /metrics", _web_options),
 ]

@@ -36,6 +36,7 @@ from sidekick.runners.base import Runner
 from sidekick.runners.choose import ExitListener, build_exit_listeners, build_runner
 from sidekick.state import StateStore
 from sidekick.status import build_report, write_report
+from sidekick.web.action_requests import ActionRequests, Executor, execute_pending
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,8 @@ LOOP_WAIT = 0.5
 DEGRADED_CHECK_SECONDS = 5.0
 AGENT_POLL_SECONDS = 2.0
 RETRY_SECONDS = 2.0
+# How often the daemon looks for actions confirmed on the dashboard.
+DASHBOARD_REQUEST_SECONDS = 0.25
 
 
 class Watcher(BackgroundTask, Protocol):
@@ -101,6 +104,7 @@ class Daemon:
         self._finished_seen: set[str] = set()
         self._degraded_checked = 0.0
         self._runtimes_degraded: list[str] = []
+        self._requests = ActionRequests(self.parts.store.path)
 
     # --- what other threads and signals may call ---------------------------------
 
@@ -163,6 +167,9 @@ class Daemon:
         self._scheduler.add_job(
             self._poll_agents, "interval", seconds=AGENT_POLL_SECONDS, id="agent-poll"
         )
+        self._scheduler.add_job(
+            self._kick_for_requests, "interval", seconds=DASHBOARD_REQUEST_SECONDS, id="dashboard"
+        )
         self._scheduler.start()
 
     def _poll_agents(self) -> None:
@@ -178,9 +185,20 @@ class Daemon:
         live_keys = set(agents)
         self._finished_seen = finished & live_keys
 
+    def _kick_for_requests(self) -> None:
+        if self._requests.has_pending():
+            self.kick()
+
+    def _answer_requests(self) -> None:
+        """Actions confirmed on the dashboard, carried out here: only the daemon acts on agents."""
+        state_dir, grace = self.config.daemon.state_dir, self.config.policy.stop_grace
+        executor = Executor(self.parts.store, self.parts.runner, state_dir, grace)
+        execute_pending(self._requests, executor)
+
     def _tick(self) -> None:
         started = time.time()
         try:
+            self._answer_requests()
             result = self.reconciler.tick()
         except stopping.Stopping:
             logger.info("reconcile cut short: the daemon is stopping")
@@ -262,6 +280,7 @@ class Daemon:
         self._flush_outbox()
         self._beat.stopped = True
         self._write_beat()
+        self._requests.close()
         self.parts.store.close()
 
     def _flush_outbox(self) -> None:

@@ -50,6 +50,8 @@ def build_report(
             "agent": p.agent,
             "last_update": p.last_update,
             "gpu": p.gpu,
+            "deadline": p.deadline.isoformat() if p.deadline else "",
+            "model": p.model,
         }
         for p in sorted(projects, key=lambda p: (p.priority, p.position))
     ]
@@ -79,6 +81,8 @@ _ROW_DEFAULTS: dict[str, Any] = {
     "agent": "",
     "last_update": "",
     "gpu": False,
+    "deadline": "",
+    "model": "",
 }
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from sidekick.config import Config
-from sidekick.daemon import Daemon, Parts, build_source
+from sidekick.daemon import Daemon, Parts
+from sidekick.priorities.choose import build_source
 from sidekick.runners.choose import build_runner
 from sidekick.state import StateStore
 from tests.containers.test_daemon_container import tick_until, unique
@@ -16,7 +17,8 @@ from tests.daemon.world import World, make_world
 DAEMON_SCRIPT = """
 import sys
 from sidekick.config import load_config
-from sidekick.daemon import Daemon, Parts, build_source
+from sidekick.daemon import Daemon, Parts
+from sidekick.priorities.choose import build_source
 from sidekick.runners.choose import build_runner
 from sidekick.state import StateStore
 config = load_config(sys.argv[1], environ={})

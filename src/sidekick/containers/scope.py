@@ -10,14 +10,14 @@ the engine's one choke point (:meth:`ContainerEngine._call`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sidekick.containers.engine import ContainerEngine, _logs_response
 from sidekick.containers.errors import UnmanagedContainer
-from sidekick.containers.records import ContainerInfo, LogChunk, read_frames
+from sidekick.containers.records import FRAME_HEADER, STREAMS, ContainerInfo, LogChunk
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +25,7 @@ COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SERVICE = "com.docker.compose.service"
 COMPOSE_WORKING_DIR = "com.docker.compose.project.working_dir"
 COMPOSE_ONEOFF = "com.docker.compose.oneoff"
+READ_BLOCK = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ class ScopedEngine:
         response = self.engine._call(
             "logs", self.project, lambda api: _logs_response(api, info.id, params, stream=True)
         )
-        return LogRecords(response)
+        return LogRecords(response, follow=follow)
 
     def image_created(self) -> dict[str, datetime]:
         """When each local image was built, by id, in one engine call."""
@@ -143,15 +144,35 @@ class ScopedEngine:
 class LogRecords:
     """Iterate for (timestamp text, stream, line without the timestamp); ``close()`` ends it."""
 
-    def __init__(self, response: Any) -> None:
+    def __init__(self, response: Any, *, follow: bool) -> None:
         self._response = response
+        self._follow = follow
 
     def __iter__(self) -> Iterator[tuple[str, str, bytes]]:
-        for chunk in read_frames(self._response.raw.read):
+        # Whole blocks parsed at once keep a million-line log cheap; a followed stream reads
+        # what has arrived (read1), so each line still comes out as it is written.
+        raw = self._response.raw
+        for chunk in buffered_frames(raw.read1 if self._follow else raw.read):
             yield _split_timestamp(chunk)
 
     def close(self) -> None:
         self._response.close()
+
+
+def buffered_frames(read: Callable[[int], bytes], block: int = READ_BLOCK) -> Iterator[LogChunk]:
+    """Chunks of a multiplexed log stream, parsed from blocks (8-byte header: stream, size)."""
+    pending = b""
+    while data := read(block):
+        pending += data
+        offset, end = 0, len(pending)
+        while offset + FRAME_HEADER.size <= end:
+            kind, size = FRAME_HEADER.unpack_from(pending, offset)
+            start = offset + FRAME_HEADER.size
+            if start + size > end:
+                break
+            yield LogChunk(STREAMS.get(kind, "stdout"), pending[start : start + size])
+            offset = start + size
+        pending = pending[offset:]
 
 
 def _split_timestamp(chunk: LogChunk) -> tuple[str, str, bytes]:

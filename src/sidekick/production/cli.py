@@ -44,7 +44,19 @@ def _status_options(action: argparse.ArgumentParser) -> None:
     action.add_argument("project", nargs="?")
 
 
+def _logs_options(action: argparse.ArgumentParser) -> None:
+    action.add_argument("project")
+    action.add_argument("services", nargs="*", metavar="SERVICE", help="default: primary, else all")
+    action.add_argument("--tail", type=int, help="last N lines of each container")
+    action.add_argument("--since", help="from this time: 10m, 2h, an ISO time, Unix seconds")
+    action.add_argument("--until", help="up to this time (same forms as --since)")
+    action.add_argument("--follow", "-f", action="store_true", help="keep streaming")
+    action.add_argument("--grep", help="only lines matching this regular expression")
+    action.add_argument("--timestamps", "-t", action="store_true", help="show each line's time")
+
+
 _ACTIONS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = [
     ("detect", "find the Compose project of a project's production", _detect_options),
     ("status", "containers, health, uptime and release of production", _status_options),
+    ("logs", "services' logs merged in time order", _logs_options),
 ]

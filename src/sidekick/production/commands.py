@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sidekick.config import Config, load_config
 from sidekick.containers.engine import ContainerEngine
 from sidekick.production.detect import detect
 from sidekick.production.detect import render as render_detect
+from sidekick.production.errors import ProductionError
+from sidekick.production.logs import LogQuery, LogWriter, moment, stream_logs
 from sidekick.production.status import project_status
 from sidekick.production.status import render as render_status
 from sidekick.production.store import ProductionStore
-from sidekick.production.target import targets
+from sidekick.production.target import Target, targets
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -68,6 +73,53 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0 if all(s.healthy for s in statuses) else 1
 
 
+# --- logs -------------------------------------------------------------------------------
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    config = _config(args)
+    (chosen,) = targets(config, args.project)
+    query = _log_query(args, chosen)
+    writer = LogWriter(
+        sys.stdout.buffer, sys.stderr.buffer, timestamps=query.timestamps, as_json=args.json
+    )
+    engine = ContainerEngine(config.containers)
+    try:
+        scoped = chosen.engine(engine)
+        rows = chosen.select(scoped.list(), query.services)
+        if not rows:
+            raise ProductionError(
+                chosen.name, f"no containers for {', '.join(query.services) or 'any service'}"
+            )
+        for line in stream_logs(scoped, rows, query):
+            writer.write(line)
+    except BrokenPipeError:
+        return 0
+    finally:
+        sys.stdout.flush()
+        engine.close()
+    return 0
+
+
+def _log_query(args: argparse.Namespace, chosen: Target) -> LogQuery:
+    now = datetime.now(UTC)
+    primary = chosen.settings.primary
+    services = tuple(args.services) or ((primary,) if primary else ())
+    try:
+        grep = re.compile(args.grep.encode()) if args.grep else None
+    except re.error as exc:
+        raise ProductionError(chosen.name, f"--grep is not a regular expression: {exc}") from None
+    return LogQuery(
+        services=services,
+        tail=args.tail,
+        since=moment(args.since, now) if args.since else None,
+        until=moment(args.until, now) if args.until else None,
+        follow=args.follow,
+        grep=grep,
+        timestamps=args.timestamps,
+    )
+
+
 def _db(config: Config) -> Path:
     return config.daemon.state_dir / "sidekick.db"
 
@@ -77,4 +129,4 @@ def _release_name(store: ProductionStore, project: str) -> str:
     return live.name if live else ""
 
 
-HANDLERS: dict[str, Handler] = {"detect": cmd_detect, "status": cmd_status}
+HANDLERS: dict[str, Handler] = {"detect": cmd_detect, "status": cmd_status, "logs": cmd_logs}

@@ -1,0 +1,1 @@
+"""What runs inside a container, how healthy and loaded it is, and what goes wrong."""

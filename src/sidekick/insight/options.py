@@ -1,0 +1,21 @@
+"""The arguments of ``sidekick insight``; only argparse here, so every command starts fast."""
+
+from __future__ import annotations
+
+import argparse
+
+DEFAULT_INTERVAL = 2.0
+
+
+def insight_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "targets", nargs="*", metavar="TARGET", help="a project or a container name"
+    )
+    command.add_argument(
+        "--all", action="store_true", dest="every", help="every container sidekick manages"
+    )
+    command.add_argument("--json", action="store_true", help="one JSON document (lines if --watch)")
+    command.add_argument("--watch", action="store_true", help="refresh in place until Ctrl-C")
+    command.add_argument(
+        "--interval", type=float, default=DEFAULT_INTERVAL, help="seconds between refreshes"
+    )

@@ -1,0 +1,237 @@
+"""Collect the insight report for many containers: engine calls concurrent, one events read."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from sidekick.containers import observe
+from sidekick.containers.engine import ContainerEngine
+from sidekick.containers.errors import ContainerError
+from sidekick.containers.observe import EngineEvent
+from sidekick.insight.health import Health, read_health
+from sidekick.insight.load import Load, read_load
+from sidekick.insight.problems import Facts, Problem, Thresholds, find_problems, worst_first
+from sidekick.insight.processes import (
+    Ports,
+    Process,
+    Service,
+    processes_from_top,
+    read_ports,
+    recognise_services,
+)
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+WORKERS = 32
+LOG_TAIL = 20
+EVENTS_WINDOW = timedelta(hours=1)
+EVENTS_GONE = (
+    "the engine's event log (only its most recent events) no longer holds this container's "
+    "deaths: the restart count comes from inspect"
+)
+
+
+@dataclass(frozen=True)
+class Release:
+    """A project's last release, for the stale-image check."""
+
+    name: str
+    time: datetime
+
+
+@dataclass(frozen=True)
+class ContainerInsight:
+    name: str
+    id: str = ""
+    image: str = ""
+    project: str = ""
+    health: Health | None = None
+    processes: tuple[Process, ...] = ()
+    services: tuple[Service, ...] = ()
+    ports: Ports | None = None
+    load: Load | None = None
+    problems: tuple[Problem, ...] = ()
+    log_tail: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    investigation: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "id": self.id[:12],
+            "image": self.image,
+            "project": self.project,
+            "health": self.health.to_dict() if self.health else None,
+            "processes": [p.to_dict() for p in self.processes],
+            "services": [s.to_dict() for s in self.services],
+            "ports": self.ports.to_dict() if self.ports else None,
+            "load": self.load.to_dict() if self.load else None,
+            "problems": [p.to_dict() for p in self.problems],
+            "notes": list(self.notes),
+            "investigation": self.investigation,
+        }
+
+
+@dataclass
+class InsightCollector:
+    """Reads the engine for a set of containers; keeps the last load for CPU deltas."""
+
+    engine: ContainerEngine
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    releases: Mapping[str, Release] = field(default_factory=dict)
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    _previous: dict[str, Load] = field(default_factory=dict)
+    _host_memory: int | None = None
+
+    def collect(self, names: Sequence[str]) -> list[ContainerInsight]:
+        now = self.clock()
+        if self._host_memory is None:
+            self._host_memory = observe.host_memory(self.engine)
+        inspected = _parallel(lambda n: observe.inspect_raw(self.engine, n), names)
+        raws = {n: r for n, r in inspected.items() if not isinstance(r, ContainerError)}
+        running = [n for n, r in raws.items() if _running(r)]
+        tops = _parallel(lambda n: observe.top(self.engine, n), running)
+        stats = observe.stats_of_many(self.engine, running, WORKERS)
+        window = max(EVENTS_WINDOW, self.thresholds.restart_window)
+        events = _events_by_name(self.engine, list(raws), now - window, now)
+        reports = []
+        for name in names:
+            raw = inspected[name]
+            if isinstance(raw, ContainerError):
+                reports.append(ContainerInsight(name, notes=(str(raw),)))
+                continue
+            parts = _Parts(raw, tops.get(name), stats.get(name), events.get(_name(raw), []))
+            reports.append(self._one(parts, now))
+        return reports
+
+    def _one(self, parts: _Parts, now: datetime) -> ContainerInsight:
+        raw = parts.raw
+        name = _name(raw)
+        health = read_health(raw, parts.events)
+        notes: list[str] = []
+        processes = _processes(parts.top, notes, health.state)
+        ports = read_ports(raw, processes)
+        if ports.listening_note and processes:
+            notes.append(ports.listening_note)
+        if health.restart_count and not any(e.action == "die" for e in health.events):
+            notes.append(EVENTS_GONE)
+        load = self._load(name, parts.stats, health, notes)
+        tail = self._tail(name, health)
+        release = self.releases.get(_project(raw)) or self.releases.get(name)
+        facts = Facts(
+            health=health,
+            load=load,
+            image_created=observe.image_created(self.engine, str(raw.get("Image", "")))
+            if release
+            else None,
+            last_release=release.time if release else None,
+            release_name=release.name if release else "",
+            log_tail=tail,
+        )
+        return ContainerInsight(
+            name=name,
+            id=str(raw.get("Id", "")),
+            image=str((raw.get("Config") or {}).get("Image", "")),
+            project=_project(raw),
+            health=health,
+            processes=processes,
+            services=recognise_services(processes, ports),
+            ports=ports,
+            load=load,
+            problems=tuple(worst_first(find_problems(facts, now, self.thresholds))),
+            log_tail=tail,
+            notes=tuple(notes),
+        )
+
+    def _load(
+        self,
+        name: str,
+        stats: dict[str, Any] | ContainerError | None,
+        health: Health,
+        notes: list[str],
+    ) -> Load | None:
+        if isinstance(stats, ContainerError):
+            notes.append(f"stats unavailable: {stats}")
+            return None
+        if stats is None:
+            return None
+        load = read_load(stats, health.started_at, self._host_memory, self._previous.get(name))
+        self._previous[name] = load
+        return load
+
+    def _tail(self, name: str, health: Health) -> tuple[str, ...]:
+        troubled = health.state != "running" or health.restart_count or health.health == "unhealthy"
+        if not troubled:
+            return ()
+        try:
+            return observe.log_tail(self.engine, name, LOG_TAIL)
+        except ContainerError as exc:
+            logger.info("no logs for %s: %s", name, exc)
+            return ()
+
+
+@dataclass(frozen=True)
+class _Parts:
+    raw: dict[str, Any]
+    top: observe.TopTable | ContainerError | None
+    stats: dict[str, Any] | ContainerError | None
+    events: list[EngineEvent]
+
+
+def _processes(
+    top: observe.TopTable | ContainerError | None, notes: list[str], state: str
+) -> tuple[Process, ...]:
+    if isinstance(top, ContainerError):
+        notes.append(f"processes unavailable: {top}")
+        return ()
+    if top is None:
+        notes.append(f"no processes listed: the container is {state}")
+        return ()
+    return processes_from_top(top)
+
+
+def _parallel(fn: Callable[[str], T], names: Sequence[str]) -> dict[str, T | ContainerError]:
+    def guarded(name: str) -> T | ContainerError:
+        try:
+            return fn(name)
+        except ContainerError as exc:
+            return exc
+
+    if not names:
+        return {}
+    with ThreadPoolExecutor(max_workers=max(1, min(WORKERS, len(names)))) as pool:
+        return dict(zip(names, pool.map(guarded, names), strict=True))
+
+
+def _events_by_name(
+    engine: ContainerEngine, names: list[str], since: datetime, until: datetime
+) -> dict[str, list[EngineEvent]]:
+    try:
+        events = observe.recent_events(engine, names, since, until)
+    except ContainerError as exc:
+        logger.warning("engine events unavailable: %s", exc)
+        return {}
+    grouped: dict[str, list[EngineEvent]] = {}
+    for event in events:
+        grouped.setdefault(event.container, []).append(event)
+    return grouped
+
+
+def _running(raw: Mapping[str, Any]) -> bool:
+    # A restarting container reads Running too, but has no processes to list yet.
+    return (raw.get("State") or {}).get("Status") == "running"
+
+
+def _name(raw: Mapping[str, Any]) -> str:
+    return str(raw.get("Name", "")).lstrip("/")
+
+
+def _project(raw: Mapping[str, Any]) -> str:
+    labels = (raw.get("Config") or {}).get("Labels") or {}
+    return str(labels.get("sidekick.project", ""))

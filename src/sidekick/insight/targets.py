@@ -1,0 +1,89 @@
+"""Which containers a TARGET means: a container name, or a project's agent and production ones."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sidekick.config import Config
+from sidekick.containers.engine import ContainerEngine
+from sidekick.containers.errors import ContainerError, ErrorCode
+from sidekick.containers.spec import LABEL_PROJECT
+from sidekick.errors import SidekickError
+
+logger = logging.getLogger(__name__)
+
+COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
+
+
+@dataclass(eq=False)
+class UnknownTarget(SidekickError):
+    """A TARGET that is neither a container nor a project with containers."""
+
+    target: str
+
+    def message(self) -> str:
+        return (
+            f"{self.target!r} is neither a container on this engine nor a project with "
+            f"containers (agents labelled {LABEL_PROJECT}, or production containers)"
+        )
+
+
+def resolve_targets(
+    engine: ContainerEngine, config: Config, targets: Sequence[str], *, every: bool
+) -> list[str]:
+    """Container names in a stable order, each once."""
+    names: list[str] = []
+    if every:
+        names += _managed(engine, config)
+    for target in targets:
+        found = _target(engine, config, target)
+        if not found:
+            raise UnknownTarget(target)
+        names += found
+    return list(dict.fromkeys(names))
+
+
+def _managed(engine: ContainerEngine, config: Config) -> list[str]:
+    names = [info.name for info in engine.list()]
+    names += [n for n in config.containers.managed_names if _exists(engine, n)]
+    for project in config.production:
+        names += _production(engine, config, project)
+    return sorted(set(names))
+
+
+def _target(engine: ContainerEngine, config: Config, target: str) -> list[str]:
+    if _exists(engine, target):
+        return [target]
+    agents = [info.name for info in engine.list(project=target)]
+    return sorted(agents) + _production(engine, config, target)
+
+
+def _production(engine: ContainerEngine, config: Config, project: str) -> list[str]:
+    settings = config.production.get(project)
+    if settings is None:
+        return []
+    names = [n for n in settings.containers if _exists(engine, n)]
+    if settings.uses_compose:
+        compose = settings.compose_project or (settings.path.name if settings.path else "")
+        names += _labelled(engine, f"{COMPOSE_PROJECT_LABEL}={compose}")
+    return sorted(set(names))
+
+
+def _labelled(engine: ContainerEngine, label: str) -> list[str]:
+    rows: list[Any] = engine._call(
+        "list", "", lambda api: api.containers(all=True, filters={"label": [label]}), retry=True
+    )
+    return [str((row.get("Names") or [""])[0]).lstrip("/") for row in rows]
+
+
+def _exists(engine: ContainerEngine, name: str) -> bool:
+    try:
+        engine.inspect(name)
+    except ContainerError as exc:
+        if exc.code is ErrorCode.NOT_FOUND:
+            return False
+        raise
+    return True

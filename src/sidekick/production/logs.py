@@ -1,0 +1,161 @@
+"""``sidekick prod logs``: services merged in time order, streamed with bounded memory.
+
+Each container's log streams from the engine with its timestamps; a merge keeps
+one pending line per container, so a log of any size costs the same memory.
+``--grep`` filters here, line by line, as the lines pass. With ``--follow`` the
+lines are written as they arrive from each container (through a bounded queue).
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+import queue
+import re
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import BinaryIO
+
+from sidekick.containers.records import ContainerInfo
+from sidekick.containers.scope import LogRecords, ScopedEngine, service_of
+from sidekick.production.errors import ProductionError
+
+logger = logging.getLogger(__name__)
+
+FOLLOW_QUEUE = 1000
+_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    services: tuple[str, ...] = ()
+    tail: int | None = None
+    since: float | None = None
+    until: float | None = None
+    follow: bool = False
+    grep: re.Pattern[bytes] | None = None
+    timestamps: bool = False
+
+
+@dataclass(frozen=True)
+class LogLine:
+    time: str
+    source: str
+    stream: str
+    text: bytes
+
+
+def moment(text: str, now: datetime) -> float:
+    """``--since``/``--until``: 10m, 2h, 30s, 1d ago; an ISO time; or Unix seconds."""
+    relative = _RELATIVE.match(text.strip())
+    if relative:
+        amount = float(relative.group(1)) * _UNITS[relative.group(2)]
+        return (now - timedelta(seconds=amount)).timestamp()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ProductionError(
+            "logs", f"not a time: {text!r} (try 10m, 2h or 2026-01-31T12:00)"
+        ) from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+
+
+def sources(rows: list[ContainerInfo]) -> dict[str, str]:
+    """The prefix of each container: its service, or its name when a service has several."""
+    services = [service_of(r) for r in rows]
+    return {
+        r.name: s if services.count(s) == 1 else r.name for r, s in zip(rows, services, strict=True)
+    }
+
+
+def stream_logs(
+    scoped: ScopedEngine, rows: list[ContainerInfo], query: LogQuery
+) -> Iterator[LogLine]:
+    """The containers' lines, merged by time (or as they come, when following)."""
+    prefixes = sources(rows)
+    opened = [
+        (
+            prefixes[r.name],
+            scoped.log_records(
+                r.name, tail=query.tail, since=query.since, until=query.until, follow=query.follow
+            ),
+        )
+        for r in rows
+    ]
+    try:
+        lines = _arrival(opened) if query.follow else _merged(opened)
+        yield from (line for line in lines if _wanted(line, query.grep))
+    finally:
+        for _, records in opened:
+            records.close()
+
+
+def _wanted(line: LogLine, grep: re.Pattern[bytes] | None) -> bool:
+    return grep is None or grep.search(line.text) is not None
+
+
+def _lines(source: str, records: LogRecords) -> Iterator[LogLine]:
+    for stamp, stream, text in records:
+        yield LogLine(stamp, source, stream, text)
+
+
+def _merged(opened: list[tuple[str, LogRecords]]) -> Iterator[LogLine]:
+    # The engine's timestamps have a fixed width (nanoseconds, UTC), so text order is time order.
+    return heapq.merge(*(_lines(s, r) for s, r in opened), key=lambda line: line.time)
+
+
+def _arrival(opened: list[tuple[str, LogRecords]]) -> Iterator[LogLine]:
+    lines: queue.Queue[LogLine | None] = queue.Queue(FOLLOW_QUEUE)
+    for source, records in opened:
+        threading.Thread(target=_pump, args=(source, records, lines.put), daemon=True).start()
+    running = len(opened)
+    while running:
+        line = lines.get()
+        if line is None:
+            running -= 1
+        else:
+            yield line
+
+
+def _pump(source: str, records: LogRecords, put: Callable[[LogLine | None], None]) -> None:
+    try:
+        for line in _lines(source, records):
+            put(line)
+    except Exception as exc:  # a closed stream ends this container's lines, nothing more
+        logger.debug("log stream of %s ended: %s", source, exc)
+    finally:
+        put(None)
+
+
+class LogWriter:
+    """Writes lines as ``docker compose logs`` does: ``service  | text``, stderr apart."""
+
+    def __init__(self, out: BinaryIO, err: BinaryIO, *, timestamps: bool, as_json: bool) -> None:
+        self.out, self.err = out, err
+        self.timestamps = timestamps
+        self.as_json = as_json
+        self.width = 0
+
+    def write(self, line: LogLine) -> None:
+        target = self.err if line.stream == "stderr" and not self.as_json else self.out
+        target.write(self._format(line))
+
+    def _format(self, line: LogLine) -> bytes:
+        text = line.text if line.text.endswith(b"\n") else line.text + b"\n"
+        if self.as_json:
+            record = {"time": line.time, "service": line.source, "stream": line.stream}
+            record["line"] = text.decode("utf-8", "replace").rstrip("\n")
+            return json.dumps(record, ensure_ascii=False).encode() + b"\n"
+        self.width = max(self.width, len(line.source))
+        prefix = f"{line.source.ljust(self.width)}  | "
+        if self.timestamps:
+            prefix += f"{line.time} "
+        return prefix.encode() + text

@@ -1,0 +1,203 @@
+"""Fixture containers on the real engine, each made once per session and removed by label.
+
+A web server, a process OOM-killed under a low memory limit, a command that
+exits non-zero in a restart loop, a failing health check, a container near its
+memory limit, one that exited non-zero once, one from an image with no shell
+(a scratch image holding only ``sleep`` and its libraries, copied from the
+local base image, so nothing is pulled) and twenty idle containers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import itertools
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import docker
+import pytest
+
+from sidekick.config import ContainersConfig
+from sidekick.containers.engine import ContainerEngine
+from tests.containers.helpers import BASE_IMAGE, SESSION, TEST_LABEL, sweep
+from tests.needs import missing
+from tests.polling import wait_until
+
+MiB = 1024 * 1024
+_counter = itertools.count(1)
+MANY = 20
+
+# Two builds, so the tools stage is a tagged image removed with the other, not a
+# dangling intermediate the legacy builder would leave behind.
+TOOLS_DOCKERFILE = f"""
+FROM {BASE_IMAGE}
+RUN mkdir /out && cp --parents /bin/sleep $(ldd /bin/sleep | grep -o '/[^ ]*') /out
+"""
+NO_SHELL_DOCKERFILE = """
+FROM scratch
+COPY --from={tools} /out/ /
+ENTRYPOINT ["/bin/sleep"]
+"""
+
+
+@pytest.fixture(scope="session")
+def api() -> Iterator[Any]:
+    try:
+        client = docker.from_env(timeout=120)
+        client.ping()
+        client.api.inspect_image(BASE_IMAGE)
+    except Exception as exc:
+        missing(f"no Docker engine with the local base image {BASE_IMAGE} ({exc})")
+    yield client.api
+    sweep(client.api, [f"{TEST_LABEL}={SESSION}"])
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[ContainerEngine]:
+    engine = ContainerEngine(ContainersConfig(timeout=60))
+    yield engine
+    engine.close()
+
+
+def _name(role: str) -> str:
+    return f"insight-{SESSION}-{role}-{next(_counter)}"
+
+
+def start(api: Any, role: str, command: list[str], image: str = BASE_IMAGE, **host: Any) -> str:
+    """Create and start a labelled container; its name is returned."""
+    name = _name(role)
+    healthcheck = host.pop("healthcheck", None)
+    ports = host.pop("ports", None)
+    created = api.create_container(
+        image,
+        command=command,
+        name=name,
+        labels={TEST_LABEL: SESSION},
+        healthcheck=healthcheck,
+        ports=list(ports) if ports else None,
+        host_config=api.create_host_config(port_bindings=ports, **host),
+    )
+    api.start(created["Id"])
+    return name
+
+
+def state(api: Any, name: str) -> dict[str, Any]:
+    return dict(api.inspect_container(name)["State"])
+
+
+@pytest.fixture(scope="session")
+def web(api: Any) -> str:
+    name = start(api, "web", ["python3", "-m", "http.server", "8000"], ports={8000: ("127.0.0.1",)})
+    port = api.port(name, 8000)[0]["HostPort"]
+    wait_until(lambda: _answers(f"http://127.0.0.1:{port}/"), what="web server answering")
+    return name
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+# The engine keeps only its last 256 events, and other tests on a shared engine
+# push them out: fixtures whose evidence is in events are made by each test.
+@pytest.fixture
+def oom_killed(api: Any) -> str:
+    hog = "b = b'x' * (256 * 1024 * 1024)"
+    name = start(api, "oom", ["python3", "-c", hog], mem_limit=32 * MiB, memswap_limit=32 * MiB)
+    wait_until(lambda: state(api, name)["Status"] == "exited", what="OOM kill")
+    return name
+
+
+@pytest.fixture
+def restart_loop(api: Any) -> Iterator[str]:
+    script = "echo 'cannot open config.toml' >&2; exit 3"
+    name = start(api, "loop", ["sh", "-c", script], restart_policy={"Name": "always"})
+    wait_until(lambda: api.inspect_container(name)["RestartCount"] >= 3, 60, what="three restarts")
+    yield name
+    api.remove_container(name, force=True)
+
+
+@pytest.fixture(scope="session")
+def unhealthy(api: Any) -> str:
+    probe = {
+        "test": ["CMD-SHELL", "echo 'GET /health: 503 database down'; exit 1"],
+        "interval": 500_000_000,
+        "timeout": 2_000_000_000,
+        "retries": 2,
+    }
+    name = start(api, "unhealthy", ["sleep", "600"], healthcheck=probe)
+    wait_until(
+        lambda: (state(api, name).get("Health") or {}).get("Status") == "unhealthy",
+        30,
+        what="health check failing",
+    )
+    return name
+
+
+@pytest.fixture(scope="session")
+def near_limit(api: Any) -> str:
+    hold = "import time; b = b'x' * (40 * 1024 * 1024); time.sleep(600)"
+    name = start(api, "full", ["python3", "-c", hold], mem_limit=64 * MiB, memswap_limit=128 * MiB)
+    wait_until(lambda: _memory(api, name) > 40 * MiB, 30, what="memory held")
+    return name
+
+
+def _memory(api: Any, name: str) -> int:
+    return int(api.stats(name, stream=False, one_shot=True)["memory_stats"].get("usage") or 0)
+
+
+@pytest.fixture
+def exited_non_zero(api: Any) -> str:
+    name = start(api, "exit4", ["sh", "-c", "echo 'migration 0042 failed: no such table'; exit 4"])
+    wait_until(lambda: state(api, name)["Status"] == "exited", what="exit")
+    return name
+
+
+@pytest.fixture(scope="session")
+def no_shell_image(api: Any) -> Iterator[str]:
+    tools, tag = f"sidekick-insight-tools:{SESSION}", f"sidekick-insight-noshell:{SESSION}"
+    try:
+        build(api, TOOLS_DOCKERFILE, tools)
+        build(api, NO_SHELL_DOCKERFILE.format(tools=tools), tag)
+        yield tag
+    finally:
+        for image in (tag, tools):
+            with contextlib.suppress(docker.errors.APIError):
+                api.remove_image(image, force=True)
+
+
+def build(api: Any, dockerfile: str, tag: str) -> None:
+    stream = api.build(
+        fileobj=io.BytesIO(dockerfile.encode()),
+        tag=tag,
+        rm=True,
+        forcerm=True,
+        labels={TEST_LABEL: SESSION},
+        decode=True,
+    )
+    errors = [chunk["error"] for chunk in stream if "error" in chunk]
+    assert not errors, f"building {tag}: {errors}"
+
+
+@pytest.fixture(scope="session")
+def no_shell(api: Any, no_shell_image: str) -> Iterator[str]:
+    name = start(api, "noshell", ["600"], image=no_shell_image)
+    wait_until(lambda: state(api, name)["Running"], what="no-shell container running")
+    yield name
+    # Before its image goes: an image in use is only untagged, and would stay behind.
+    api.remove_container(name, force=True)
+
+
+@pytest.fixture(scope="session")
+def many(api: Any) -> list[str]:
+    batch = uuid.uuid4().hex[:4]
+    names = [start(api, f"many-{batch}-{i:02d}", ["sleep", "600"]) for i in range(MANY)]
+    wait_until(lambda: all(state(api, n)["Running"] for n in names), 60, what="20 running")
+    return names

@@ -22,9 +22,11 @@ import pytest
 
 from sidekick.config import ContainersConfig
 from sidekick.containers.engine import ContainerEngine
-from tests.containers.helpers import BASE_IMAGE, SESSION, TEST_LABEL, sweep
-from tests.needs import missing
+from tests.containers.conftest import base_image, docker_api
+from tests.containers.helpers import BASE_IMAGE, SESSION, TEST_LABEL
 from tests.polling import wait_until
+
+__all__ = ["base_image", "docker_api"]
 
 MiB = 1024 * 1024
 _counter = itertools.count(1)
@@ -44,16 +46,9 @@ ENTRYPOINT ["/bin/sleep"]
 
 
 @pytest.fixture(scope="session")
-def api() -> Iterator[Any]:
-    try:
-        client = docker.from_env(timeout=120)
-        client.ping()
-        client.api.inspect_image(BASE_IMAGE)
-    except Exception as exc:
-        missing(f"no Docker engine with the local base image {BASE_IMAGE} ({exc})")
-    yield client.api
-    sweep(client.api, [f"{TEST_LABEL}={SESSION}"])
-    client.close()
+def api(docker_api: Any, base_image: str) -> Any:
+    """The containers tests' SDK client, once the base image is known to be there."""
+    return docker_api
 
 
 @pytest.fixture(scope="session")

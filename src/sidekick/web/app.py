@@ -319,7 +319,8 @@ async def output(request: web.Request) -> web.StreamResponse:
     def still_running() -> bool:
         return any(r.run_id == run.run_id for r in board.store.active_runs().values())
 
-    return await live.follow_output(request, log, tail, still_running)
+    closing = request.app[HUB].closing
+    return await live.follow_output(request, log, tail, still_running, closing)
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -54,6 +54,8 @@ class Hub:
         self._viewers: set[asyncio.Queue[str]] = set()
         self._seen: tuple[int, ...] = ()
         self._task: asyncio.Task[None] | None = None
+        # Set when the dashboard stops: open streams end instead of holding the shutdown up.
+        self.closing = asyncio.Event()
 
     @property
     def viewers(self) -> int:
@@ -64,6 +66,9 @@ class Hub:
         self._task = asyncio.get_running_loop().create_task(self._watch())
 
     async def stop(self) -> None:
+        self.closing.set()
+        for queue in self._viewers:
+            queue.put_nowait("")
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -96,13 +101,14 @@ class Hub:
         self._viewers.add(queue)
         try:
             await response.write(b": connected\n\n")
-            while True:
+            while not self.closing.is_set():
                 try:
                     html = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
                 except TimeoutError:
                     await response.write(b": keepalive\n\n")
                     continue
-                await response.write(sse_event("projects", html))
+                if html:
+                    await response.write(sse_event("projects", html))
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
@@ -111,14 +117,18 @@ class Hub:
 
 
 async def follow_output(
-    request: web.Request, log: Path, tail: str, still_running: Callable[[], bool]
+    request: web.Request,
+    log: Path,
+    tail: str,
+    still_running: Callable[[], bool],
+    closing: asyncio.Event,
 ) -> web.StreamResponse:
     """The tail first, then whatever the agent appends, until its run closes."""
     response = await open_stream(request)
     try:
         await response.write(sse_event("tail", json.dumps(tail)))
         offset = _size(log)
-        while still_running():
+        while still_running() and not closing.is_set():
             await asyncio.sleep(OUTPUT_POLL_SECONDS)
             offset = await _send_new(response, log, offset)
         await _send_new(response, log, offset)

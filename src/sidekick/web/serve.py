@@ -31,5 +31,5 @@ def run(config: Config, args: argparse.Namespace) -> int:
     app = make_app(config, read_credentials(secret_file), read_only=read_only)
     host, port = args.host or config.web.host, args.port or config.web.port
     logger.info("dashboard on http://%s:%d/%s", host, port, " (read-only)" if read_only else "")
-    web.run_app(app, host=host, port=port, print=None, access_log=None)
+    web.run_app(app, host=host, port=port, print=None, access_log=None, shutdown_timeout=5)
     return 0

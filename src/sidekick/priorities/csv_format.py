@@ -60,6 +60,8 @@ class CsvFormat:
 
     def representable(self, value: str) -> str:
         """The value as this encoding can hold it (a cp1252 file cannot hold every character)."""
+        if value.isascii():
+            return value
         return value.encode(self.encoding, "replace").decode(self.encoding)
 
 

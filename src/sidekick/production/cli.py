@@ -55,8 +55,15 @@ def _logs_options(action: argparse.ArgumentParser) -> None:
     action.add_argument("--timestamps", "-t", action="store_true", help="show each line's time")
 
 
+def _restart_options(action: argparse.ArgumentParser) -> None:
+    action.add_argument("project")
+    action.add_argument("services", nargs="*", metavar="SERVICE", help="default: all")
+    action.add_argument("--yes", "-y", action="store_true", help="do not ask (for scripts)")
+
+
 _ACTIONS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = [
     ("detect", "find the Compose project of a project's production", _detect_options),
     ("status", "containers, health, uptime and release of production", _status_options),
     ("logs", "services' logs merged in time order", _logs_options),
+    ("restart", "restart services and wait until they are healthy", _restart_options),
 ]

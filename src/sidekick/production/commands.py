@@ -8,14 +8,18 @@ import re
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from sidekick.config import Config, load_config
 from sidekick.containers.engine import ContainerEngine
+from sidekick.production.audit import Action
+from sidekick.production.confirm import confirmed
 from sidekick.production.detect import detect
 from sidekick.production.detect import render as render_detect
 from sidekick.production.errors import ProductionError
 from sidekick.production.logs import LogQuery, LogWriter, moment, stream_logs
+from sidekick.production.restart import restart
 from sidekick.production.status import project_status
 from sidekick.production.status import render as render_status
 from sidekick.production.store import ProductionStore
@@ -120,6 +124,31 @@ def _log_query(args: argparse.Namespace, chosen: Target) -> LogQuery:
     )
 
 
+# --- restart ----------------------------------------------------------------------------
+
+
+def cmd_restart(args: argparse.Namespace) -> int:
+    config = _config(args)
+    (chosen,) = targets(config, args.project)
+    engine = ContainerEngine(config.containers)
+    try:
+        with ProductionStore(_db(config)) as store:
+            action = Action(store, chosen.name, "restart")
+            ask = partial(confirmed, yes=args.yes)
+            outcome = restart(chosen, chosen.engine(engine), action, tuple(args.services), ask)
+    finally:
+        engine.close()
+    if args.json:
+        _print_json(
+            {"exit": outcome.code, "detail": outcome.detail, "containers": outcome.containers}
+        )
+    else:
+        print(
+            f"{chosen.name}: {outcome.detail}", file=sys.stdout if outcome.code == 0 else sys.stderr
+        )
+    return outcome.code
+
+
 def _db(config: Config) -> Path:
     return config.daemon.state_dir / "sidekick.db"
 
@@ -129,4 +158,9 @@ def _release_name(store: ProductionStore, project: str) -> str:
     return live.name if live else ""
 
 
-HANDLERS: dict[str, Handler] = {"detect": cmd_detect, "status": cmd_status, "logs": cmd_logs}
+HANDLERS: dict[str, Handler] = {
+    "detect": cmd_detect,
+    "status": cmd_status,
+    "logs": cmd_logs,
+    "restart": cmd_restart,
+}

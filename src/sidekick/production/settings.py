@@ -200,5 +200,7 @@ def _check_deploy(key: str, deploy: DeployConfig, fail: Fail) -> None:
     for index, check in enumerate(deploy.smoke):
         if bool(check.url) == bool(check.command):
             raise fail(f"{key}.smoke[{index}]", "needs either url or service and command")
+        if check.url and not check.url.startswith(("http://", "https://")):
+            raise fail(f"{key}.smoke[{index}].url", "must start with http:// or https://")
         if check.command and not check.service:
             raise fail(f"{key}.smoke[{index}].service", "required with command")

@@ -1,0 +1,125 @@
+"""Waiting for production to be healthy, and the smoke checks that follow.
+
+A container counts as healthy when it runs and its health check says healthy,
+or when it runs and has no health check. The wait polls the one labelled list
+call; only when it gives up does it inspect the failing container for the last
+probe's output, which is what a person needs to read.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sidekick.containers.errors import ContainerError
+from sidekick.containers.records import ContainerInfo
+from sidekick.containers.scope import ScopedEngine, service_of
+from sidekick.production.settings import SmokeCheck
+from sidekick.production.status import health_of
+from sidekick.production.target import Target
+
+logger = logging.getLogger(__name__)
+
+POLL = 0.25
+
+
+@dataclass(frozen=True)
+class Verdict:
+    healthy: bool
+    detail: str
+
+
+def wait_healthy(
+    target: Target,
+    scoped: ScopedEngine,
+    services: tuple[str, ...],
+    timeout: float,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Verdict:
+    """Healthy within ``timeout``, or why not (the failing probe's output when there is one)."""
+    deadline = clock() + timeout
+    while True:
+        rows = target.select(scoped.list(), services)
+        problem = _problem(rows, services or _all(target))
+        if problem is None:
+            return Verdict(True, f"{len(rows)} container(s) healthy")
+        if clock() >= deadline:
+            return Verdict(
+                False, f"health check timed out after {timeout:g} s: {_explain(scoped, problem)}"
+            )
+        sleep(POLL)
+
+
+def _all(target: Target) -> tuple[str, ...]:
+    return target.settings.services or (target.compose.services if target.compose else ())
+
+
+def _problem(rows: list[ContainerInfo], services: tuple[str, ...]) -> ContainerInfo | str | None:
+    present = {service_of(r) for r in rows}
+    missing = [s for s in services if s not in present]
+    if missing:
+        return f"no container for {', '.join(missing)}"
+    return next((r for r in rows if not _healthy(r)), None)
+
+
+def _healthy(info: ContainerInfo) -> bool:
+    return info.state == "running" and health_of(info) in ("healthy", "")
+
+
+def _explain(scoped: ScopedEngine, problem: ContainerInfo | str) -> str:
+    if isinstance(problem, str):
+        return problem
+    health = health_of(problem) or "no health check"
+    text = f"{problem.name} is {problem.state} ({health})"
+    probe = _last_probe(scoped, problem.name)
+    return f"{text}; last probe: {probe}" if probe else text
+
+
+def _last_probe(scoped: ScopedEngine, name: str) -> str:
+    try:
+        raw = scoped.inspect(name).raw
+    except ContainerError:
+        return ""
+    probes = ((raw.get("State") or {}).get("Health") or {}).get("Log") or []
+    return " ".join(str(probes[-1].get("Output", "")).split()) if probes else ""
+
+
+def smoke(target: Target, scoped: ScopedEngine, checks: tuple[SmokeCheck, ...]) -> Verdict:
+    """Every smoke check in order; the first that fails says what it got."""
+    for check in checks:
+        verdict = _url(check) if check.url else _command(target, scoped, check)
+        if not verdict.healthy:
+            return Verdict(False, f"smoke check {check.describe()} failed: {verdict.detail}")
+    return Verdict(True, f"{len(checks)} smoke check(s) passed")
+
+
+def _url(check: SmokeCheck) -> Verdict:
+    assert check.url is not None
+    try:
+        # The configuration admits only http:// and https:// URLs (settings._check_deploy).
+        with urllib.request.urlopen(check.url, timeout=check.timeout) as answer:  # noqa: S310
+            return Verdict(200 <= answer.status < 300, f"HTTP {answer.status}")
+    except urllib.error.HTTPError as exc:
+        return Verdict(False, f"HTTP {exc.code}: {_body(exc)}")
+    except OSError as exc:
+        return Verdict(False, str(exc))
+
+
+def _body(exc: urllib.error.HTTPError) -> str:
+    return " ".join(exc.read(500).decode("utf-8", "replace").split())
+
+
+def _command(target: Target, scoped: ScopedEngine, check: SmokeCheck) -> Verdict:
+    assert check.service is not None
+    rows = [r for r in target.select(scoped.list(), (check.service,)) if r.state == "running"]
+    if not rows:
+        return Verdict(False, f"no running container of {check.service}")
+    result = scoped.exec(rows[0].name, check.command)
+    output = " ".join(result.output.split())[-500:]
+    return Verdict(result.exit_code == 0, f"exit {result.exit_code}: {output}")

@@ -9,9 +9,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.daemon.world import World
+from tests.daemon.conftest import worlds
 from tests.needs import missing
 from tests.web.dashboard import ARTIFACTS, TOKEN, USER, Dashboard
+
+# The daemon tests' fixture: worlds whose agents and tmux servers end with the test.
+__all__ = ["worlds"]
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Without the networking flags Chromium keeps trying to reach hosts that are not there.
@@ -45,17 +48,9 @@ def page(browser: Browser) -> Iterator[Page]:
     context.close()
 
 
-@pytest.fixture
-def worlds() -> Iterator[list[World]]:
-    made: list[World] = []
-    yield made
-    for world in made:
-        world.kill_tmux()
-
-
-def log_in(page: Page, dashboard: Dashboard, secret: str = TOKEN) -> None:
+def log_in(page: Page, dashboard: Dashboard, secret: str = TOKEN, user: str = USER) -> None:
     page.goto(dashboard.url + "/")
-    page.get_by_label("Name").fill(USER)
+    page.get_by_label("Name").fill(user)
     page.get_by_label("Token or password").fill(secret)
     page.get_by_role("button", name="Log in").click()
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -15,6 +13,7 @@ from pathlib import Path
 
 from tests.daemon.world import World, make_world
 from tests.polling import wait_until
+from tests.sidekick_process import sidekick_process
 
 USER = "alice"
 TOKEN = "a-long-dashboard-token-for-tests"
@@ -60,11 +59,17 @@ def free_port() -> int:
 
 @contextmanager
 def running_dashboard(
-    root: Path, worlds: list[World], rows: list[str], *, read_only: bool = False, **settings: object
+    root: Path,
+    worlds: list[World],
+    rows: list[str],
+    *,
+    read_only: bool = False,
+    more_credentials: str = "",
+    **settings: object,
 ) -> Iterator[Dashboard]:
     """The world's daemon (``sidekick run``) and dashboard (``sidekick web``) as processes."""
     secret = root / "dashboard.secret"
-    secret.write_text(f"# who may look\n{USER}:{TOKEN}\n")
+    secret.write_text(f"# who may look\n{USER}:{TOKEN}\n{more_credentials}")
     port = free_port()
     names = [row.split(",")[0] for row in rows]
     web = {"secret_file": str(secret), "port": port, "read_only": read_only}
@@ -72,26 +77,9 @@ def running_dashboard(
     worlds.append(world)
     config = str(world.config_path)
     with ExitStack() as stack:
-        stack.enter_context(_process(["run", "--config", config], root / "daemon.log"))
-        stack.enter_context(_process(["web", "--config", config], root / "web.log"))
+        stack.enter_context(sidekick_process("run", "--config", config, log=root / "daemon.log"))
+        stack.enter_context(sidekick_process("web", "--config", config, log=root / "web.log"))
         dashboard = Dashboard(world, f"http://127.0.0.1:{port}", secret)
         wait_until(lambda: dashboard.get("/login")[0] == 200, what="the dashboard answers")
         wait_until((world.state / "status.json").exists, what="a first reconcile")
         yield dashboard
-
-
-@contextmanager
-def _process(args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "sidekick", *args], stdout=out, stderr=subprocess.STDOUT
-        )
-    try:
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()

@@ -11,7 +11,7 @@ import csv
 import io
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,17 +33,14 @@ Make = Callable[[list[str], list[str]], World]
 
 
 @pytest.fixture
-def make(tmp_path: Path) -> Iterator[Make]:
-    """A world of these projects and rows, its tmux server killed after the test."""
-    made: list[World] = []
+def make(tmp_path: Path, worlds: list[World]) -> Make:
+    """A world of these projects and rows; its agents end with the test."""
 
     def world_of(names: list[str], rows: list[str]) -> World:
-        made.append(make_world(tmp_path, names, UNTIL_GO, rows=rows, capacity={"max_agents": 9}))
-        return made[-1]
+        worlds.append(make_world(tmp_path, names, UNTIL_GO, rows=rows, capacity={"max_agents": 9}))
+        return worlds[-1]
 
-    yield world_of
-    for world in made:
-        world.kill_tmux()
+    return world_of
 
 
 def raw_rows(world: World) -> dict[str, list[dict[str, str]]]:

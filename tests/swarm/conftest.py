@@ -28,7 +28,7 @@ def advertise_address() -> str:
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         # A UDP connect sends nothing; it only picks the route and its source address.
-        probe.connect(("192.0.2.255", 9))
+        probe.connect(("203.0.113.1", 9))
         return str(probe.getsockname()[0])
     except OSError:
         return "127.0.0.1"

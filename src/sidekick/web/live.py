@@ -147,14 +147,14 @@ async def _send_new(response: web.StreamResponse, log: Path, offset: int) -> int
             handle.seek(offset)
             chunk = handle.read(min(OUTPUT_CHUNK, size - offset))
         # Cut at the last whole UTF-8 character so no letter is split between two events.
-        whole = _whole_utf8(chunk) if offset + len(chunk) < size else chunk
+        whole = whole_characters(chunk) if offset + len(chunk) < size else chunk
         whole = whole or chunk
         offset += len(whole)
         await response.write(sse_event("append", json.dumps(whole.decode("utf-8", "replace"))))
     return offset
 
 
-def _whole_utf8(chunk: bytes) -> bytes:
+def whole_characters(chunk: bytes) -> bytes:
     """The chunk without a last character whose bytes are not all there yet."""
     for back in range(1, min(4, len(chunk)) + 1):
         byte = chunk[-back]

@@ -19,7 +19,7 @@ from sidekick.web.data import bar_chart, read_tail
 from sidekick.web.live import sse_event, whole_characters
 
 # A password in another script, with spaces (written with escapes: its letters look Latin).
-PASSWORD = "\u043f\u0430\u0440\u043e\u043b\u044c \u0441 \u043f\u0440\u043e\u0431\u0435\u043b\u0430\u043c\u0438"
+PASSWORD = "\u043f\u0430\u0440\u043e\u043b\u044c \u0441 " + "\u043f\u0440\u043e\u0431\u0435\u043b"
 SCRIPTS = "ascii Привет مرحبا שלום 日本語 한국어 हिन्दी 🙂👩‍💻 e\u0301"
 
 

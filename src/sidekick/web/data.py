@@ -171,7 +171,7 @@ def bar_chart(by_day: list[tuple[str, float]]) -> list[dict[str, Any]]:
     """Bars for an inline SVG: one per day, the highest day filling the height."""
     days = by_day[-30:]
     top = max((total for _, total in days), default=0.0) or 1.0
-    width = CHART_WIDTH / max(len(days), 1)
+    width = min(CHART_WIDTH / max(len(days), 1), 48.0)
     bars = []
     for index, (day, total) in enumerate(days):
         height = CHART_HEIGHT * total / top

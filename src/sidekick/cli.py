@@ -17,7 +17,7 @@ from pathlib import Path
 from sidekick import __version__
 from sidekick.config import Config, load_config
 from sidekick.errors import SidekickError
-from sidekick.models import AgentRun
+from sidekick.models import AgentRun, Finding, Snapshot
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -183,11 +183,24 @@ def cmd_validate(args: argparse.Namespace) -> int:
         CsvPrioritySource(Path(args.file), models=models) if args.file else build_source(config)
     )
     snapshot = source.load()
-    for finding in snapshot.findings:
+    shared = _shared_directories(config, snapshot, source.name)
+    findings = sorted([*snapshot.findings, *shared], key=lambda f: f.line)
+    for finding in findings:
         print(finding)
-    valid, problems = len(snapshot.projects), len(snapshot.findings)
+    valid, problems = len(snapshot.projects), len(findings)
     print(f"{source.name}: {valid} valid project(s), {problems} problem(s)")
-    return 1 if snapshot.findings else 0
+    return 1 if findings else 0
+
+
+def _shared_directories(config: Config, snapshot: Snapshot, source: str) -> list[Finding]:
+    from sidekick.directories import shared_directory_problem, shared_root_directories
+
+    shared = shared_root_directories(config, snapshot.projects)
+    return [
+        Finding(source, p.line, "Project", shared_directory_problem(config, p.name, others), p.name)
+        for p in snapshot.projects
+        if (others := shared.get(p.name))
+    ]
 
 
 def _project_option(command: argparse.ArgumentParser) -> None:

@@ -99,6 +99,7 @@ def slugify(name: str) -> str:
     return f"{readable}_{digest}"
 
 
+@functools.lru_cache(maxsize=65536)
 def readable_slug(name: str) -> str:
     """The readable part of a name's key alone (``Website Redesign`` → ``website-redesign``,
     ``Бэкенд`` → ``bekend``); not unique, so never an identity."""

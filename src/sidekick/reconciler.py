@@ -21,6 +21,7 @@ from pathlib import Path
 
 from sidekick import claude_code, run_ending
 from sidekick.config import Config
+from sidekick.directories import shared_directory_problem, shared_root_directories
 from sidekick.errors import (
     AgentAlreadyRunning,
     RunnerUnavailable,
@@ -528,6 +529,7 @@ class MissingDirectories(Mapping[str, str]):
         self._config = config
         self._projects = projects
         self._found: dict[str, str | None] = {}
+        self._shared: dict[str, list[str]] | None = None
 
     def _problem(self, name: str) -> str | None:
         if name not in self._found:
@@ -544,9 +546,17 @@ class MissingDirectories(Mapping[str, str]):
                 "no directory configured (add it under projects: in the config,"
                 " a Directory column, or set projects_root)"
             )
+        others = self._sharing().get(name)
+        if others:
+            return shared_directory_problem(self._config, name, others)
         if not directory.is_dir():
             return f"directory {directory} does not exist"
         return None
+
+    def _sharing(self) -> dict[str, list[str]]:
+        if self._shared is None:
+            self._shared = shared_root_directories(self._config, self._projects.values())
+        return self._shared
 
     def __getitem__(self, name: str) -> str:
         problem = self._problem(name)

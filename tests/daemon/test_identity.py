@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,11 @@ from sidekick.cli import main
 from sidekick.config import load_config
 from sidekick.models import agent_key, identity_text, legacy_agent_key, slugify
 from sidekick.priorities.csv_file import CsvPrioritySource
+from sidekick.priorities.memory import InMemorySource
+from sidekick.reconciler import Reconciler
+from sidekick.runners.memory import InMemoryRunner
 from sidekick.runners.tmux import check_key
+from sidekick.state import StateStore
 from tests.daemon.world import HEADER
 
 # Docker: [a-zA-Z0-9][a-zA-Z0-9_.-]+; tmux: no '.' or ':'. A key must satisfy both.
@@ -171,3 +176,58 @@ def test_projects_root_names_directories_readably_and_by_key_where_made(
     own.mkdir()
     assert config.project_directory("Foo Bar") == own
     assert config.project_directory("foo-bar") == root / "foo-bar"
+
+
+def root_config(tmp_path: Path) -> Path:
+    root = tmp_path / "code"
+    (root / "foo-bar").mkdir(parents=True)
+    (root / "website-redesign").mkdir()
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        f"projects_root: {root}\ncapacity:\n  max_agents: 5\n"
+        "agents:\n  default:\n    command: [claude]\n    claude: false\n"
+    )
+    return path
+
+
+def test_validate_fails_rows_that_would_share_a_projects_root_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = root_config(tmp_path)
+    path = csv(tmp_path, "Foo Bar,1,,,,,,,", "Website Redesign,2,,,,,,,", "foo-bar,3,,,,,,,")
+    argv = ["validate", "--config", str(config), "--file", str(path)]
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    root = tmp_path / "code"
+    assert (
+        f"{path}:2 [Project]: its directory {root / 'foo-bar'} would also be 'foo-bar''s"
+        f" (names that read the same); make {root / 'foo-bar_fbc1a9f8'} for it" in out
+    )
+    assert f"{path}:4 [Project]: its directory {root / 'foo-bar'} would also be 'Foo Bar''s" in out
+    assert "3 valid project(s), 2 problem(s)" in out
+    (root / "foo-bar_fbc1a9f8").mkdir()
+    assert main(argv) == 0
+
+
+def test_rows_that_would_share_a_directory_are_blocked_not_started_together(
+    tmp_path: Path,
+) -> None:
+    config = load_config(root_config(tmp_path), environ={})
+    rows = [{"Project": n, "Priority": "1"} for n in ("Foo Bar", "foo-bar", "Website Redesign")]
+    source, runner = InMemorySource(rows), InMemoryRunner()
+    with closing(StateStore(tmp_path / "state.db")) as store:
+        Reconciler(config, source, runner, store).tick()
+        assert [s.project for s in runner.started] == ["Website Redesign"]
+        for name, other in (("Foo Bar", "foo-bar"), ("foo-bar", "Foo Bar")):
+            assert source.row(name)["Status"] == "Blocked"
+            assert f"would also be {other!r}'s" in source.row(name)["Last Update"]
+        (tmp_path / "code" / slugify("Foo Bar")).mkdir()
+        for name in ("Foo Bar", "foo-bar"):
+            source.edit(name, Status="Pending")
+        Reconciler(config, source, runner, store).tick()
+    directories = {s.project: s.cwd.name for s in runner.started}
+    assert directories == {
+        "Website Redesign": "website-redesign",
+        "Foo Bar": "foo-bar_fbc1a9f8",
+        "foo-bar": "foo-bar",
+    }

@@ -282,6 +282,19 @@ def cmd_insight(args: argparse.Namespace) -> int:
     return run_insight(_config(args), request)
 
 
+def _dockerfile_options(command: argparse.ArgumentParser) -> None:
+    from sidekick.insight.options import dockerfile_options
+
+    dockerfile_options(command)
+
+
+def cmd_dockerfile(args: argparse.Namespace) -> int:
+    from sidekick.insight.dockerfile_command import DockerfileRequest, run_dockerfile
+
+    options = (args.write, args.force, args.check, args.base_image, args.json)
+    return run_dockerfile(_config(args), DockerfileRequest(args.project, *options))
+
+
 # --- web (sidekick.web) -------------------------------------------------------------
 
 
@@ -307,6 +320,7 @@ _COMMANDS: list[tuple[str, Command, str, Callable[[argparse.ArgumentParser], Non
     ("stop-agent", cmd_stop_agent, "stop one project's agent on purpose", _project_option),
     ("context", cmd_context, "how a project is containerised, and its commands", _context_options),
     ("insight", cmd_insight, "what runs in containers: health, load, problems", _insight_options),
+    ("dockerfile", cmd_dockerfile, "a checked Dockerfile for a project", _dockerfile_options),
     ("prod", cmd_prod, "production: detect, status, logs, restart, deploy", _prod_options),
     ("web", cmd_web, "serve the dashboard and /metrics", _web_options),
 ]

@@ -19,3 +19,14 @@ def insight_options(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--interval", type=float, default=DEFAULT_INTERVAL, help="seconds between refreshes"
     )
+
+
+def dockerfile_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("project", help="a project name from the config, or a directory")
+    command.add_argument("--write", action="store_true", help="write Dockerfile and .dockerignore")
+    command.add_argument(
+        "--force", action="store_true", help="with --write: replace existing files"
+    )
+    command.add_argument("--check", action="store_true", help="build and start it before anything")
+    command.add_argument("--base-image", help="the BASE_IMAGE build argument for --check")
+    command.add_argument("--json", action="store_true", help="machine-readable output")

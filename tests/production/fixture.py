@@ -8,6 +8,7 @@ its own down with its volumes, images and release tags.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -21,9 +22,11 @@ from pathlib import Path
 import docker
 
 from tests.containers.helpers import BASE_IMAGE
+from tests.containers.helpers import SESSION as CONTAINERS_SESSION
 from tests.integration.compose import SESSION
 
 APP = Path(__file__).parent / "app"
+APP_LABEL = "sidekick-tests.app"
 SECRET = "hunter2-do-not-print-7f3a"
 COMMAND_TIMEOUT = 180.0
 _numbers = itertools.count(1)
@@ -47,8 +50,13 @@ class ProdApp:
             text=True,
             check=check,
             timeout=COMMAND_TIMEOUT,
-            env={**os.environ, "BASE_IMAGE": BASE_IMAGE},
+            env=self.env(),
         )
+
+    def env(self) -> dict[str, str]:
+        """What the compose file reads: the base image and the labels of the images built."""
+        labels = {"TEST_SESSION": CONTAINERS_SESSION, "TEST_APP": self.compose_project}
+        return {**os.environ, "BASE_IMAGE": BASE_IMAGE, **labels}
 
     def sidekick(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         argv = [sys.executable, "-m", "sidekick", "prod", *args, "--config", str(self.config)]
@@ -59,7 +67,7 @@ class ProdApp:
             text=True,
             timeout=COMMAND_TIMEOUT,
             input=stdin,
-            env={**os.environ, "BASE_IMAGE": BASE_IMAGE},
+            env=self.env(),
             stdin=None if stdin is not None else subprocess.DEVNULL,
         )
 
@@ -89,8 +97,10 @@ class ProdApp:
         self.compose("down", "-v", "--timeout", "1", "--rmi", "local", check=False)
         client = docker.from_env()
         try:
-            for image in client.images.list(name=f"{self.compose_project}-*"):
-                client.images.remove(image.id, force=True)
+            label = f"{APP_LABEL}={self.compose_project}"
+            for image in client.images.list(all=True, filters={"label": label}):
+                with contextlib.suppress(docker.errors.APIError):
+                    client.images.remove(image.id, force=True)
         finally:
             client.close()
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import docker.errors
+
 from sidekick.containers.engine import ContainerEngine, _logs_response
 from sidekick.containers.errors import UnmanagedContainer
 from sidekick.containers.records import FRAME_HEADER, STREAMS, ContainerInfo, LogChunk
@@ -129,6 +131,17 @@ class ScopedEngine:
         self.engine._call(
             "tag", self.project, lambda api: api.tag(image, repository, tag, force=True)
         )
+
+    def untag(self, reference: str) -> None:
+        """Remove one tag; the image stays while another tag or a container uses it."""
+
+        def untag(api: Any) -> None:
+            try:
+                api.remove_image(reference, noprune=True)
+            except docker.errors.APIError as exc:
+                logger.info("keeping image %s: %s", reference, exc.explanation or exc)
+
+        self.engine._call("untag", self.project, untag)
 
     def _held(self, name: str) -> ContainerInfo:
         info = self.engine.inspect(name, self.project)

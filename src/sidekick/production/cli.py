@@ -61,9 +61,29 @@ def _restart_options(action: argparse.ArgumentParser) -> None:
     action.add_argument("--yes", "-y", action="store_true", help="do not ask (for scripts)")
 
 
+def _deploy_options(action: argparse.ArgumentParser) -> None:
+    action.add_argument("project")
+    action.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
+    action.add_argument("--yes", "-y", action="store_true", help="do not ask (for scripts)")
+
+
+def _rollback_options(action: argparse.ArgumentParser) -> None:
+    action.add_argument("project")
+    action.add_argument("release", nargs="?", help="r3 or 3 (default: the previous one)")
+    action.add_argument("--yes", "-y", action="store_true", help="do not ask (for scripts)")
+
+
+def _history_options(action: argparse.ArgumentParser) -> None:
+    action.add_argument("project")
+    action.add_argument("--limit", type=int, default=20)
+
+
 _ACTIONS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = [
     ("detect", "find the Compose project of a project's production", _detect_options),
     ("status", "containers, health, uptime and release of production", _status_options),
     ("logs", "services' logs merged in time order", _logs_options),
     ("restart", "restart services and wait until they are healthy", _restart_options),
+    ("deploy", "ship the workspace to production behind a health gate", _deploy_options),
+    ("rollback", "go back to the previous (or a named) release", _rollback_options),
+    ("history", "releases and the audit log", _history_options),
 ]

@@ -7,6 +7,7 @@ import json
 import re
 import sys
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -15,15 +16,17 @@ from sidekick.config import Config, load_config
 from sidekick.containers.engine import ContainerEngine
 from sidekick.production.audit import Action
 from sidekick.production.confirm import confirmed
+from sidekick.production.deploy import DEPLOYED, REFUSED, Deployer, Outcome
 from sidekick.production.detect import detect
 from sidekick.production.detect import render as render_detect
-from sidekick.production.errors import ProductionError
+from sidekick.production.errors import DeployLocked, ProductionError
 from sidekick.production.logs import LogQuery, LogWriter, moment, stream_logs
-from sidekick.production.restart import restart
+from sidekick.production.restart import NO_TERMINAL, restart
 from sidekick.production.status import project_status
 from sidekick.production.status import render as render_status
 from sidekick.production.store import ProductionStore
 from sidekick.production.target import Target, targets
+from sidekick.state import StateStore
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -149,6 +152,139 @@ def cmd_restart(args: argparse.Namespace) -> int:
     return outcome.code
 
 
+# --- deploy, rollback, history ------------------------------------------------------------
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    config = _config(args)
+    (chosen,) = targets(config, args.project)
+    engine = ContainerEngine(config.containers)
+    try:
+        with ProductionStore(_db(config)) as store:
+            return _deploy(
+                args, config, chosen, Deployer(chosen, engine, store, config.daemon.state_dir)
+            )
+    finally:
+        engine.close()
+
+
+def _deploy(args: argparse.Namespace, config: Config, chosen: Target, deployer: Deployer) -> int:
+    action = Action(deployer.store, chosen.name, "deploy --dry-run" if args.dry_run else "deploy")
+    why = deployer.refusal(_agent_running(config, chosen.name))
+    if why is not None:
+        return _refuse(action, why)
+    try:
+        deployer.ensure_free()
+    except DeployLocked as exc:
+        return _refuse(action, exc.problem)
+    plan = deployer.plan()
+    action.plan = json.dumps(plan.to_dict())
+    if not args.json:
+        print(f"{chosen.name}: deploy plan", *plan.lines(), sep="\n")
+    if plan.files.empty or args.dry_run:
+        action.record("planned" if args.dry_run else "nothing to deploy")
+        _say(
+            args,
+            Outcome(DEPLOYED, "nothing to deploy" if plan.files.empty else "dry run", plan=plan),
+        )
+        return DEPLOYED
+    answer = confirmed(f"Deploy {plan.files.count} file change(s) to {chosen.name}?", yes=args.yes)
+    if not answer:
+        return _refuse(
+            action, NO_TERMINAL.replace("restart", "deploy") if answer is None else "not confirmed"
+        )
+    try:
+        outcome = deployer.deploy(plan, action)
+    except DeployLocked as exc:
+        return _refuse(action, exc.problem)
+    _say(args, outcome)
+    return outcome.code
+
+
+def _refuse(action: Action, why: str) -> int:
+    action.record("refused", why)
+    print(f"sidekick: {action.project}: {action.action} refused: {why}", file=sys.stderr)
+    return REFUSED
+
+
+def _say(args: argparse.Namespace, outcome: Outcome) -> None:
+    if args.json:
+        plan = outcome.plan.to_dict() if outcome.plan else None
+        _print_json(
+            {
+                "exit": outcome.code,
+                "detail": outcome.detail,
+                "release": outcome.release,
+                "plan": plan,
+            }
+        )
+    else:
+        print(outcome.detail, file=sys.stdout if outcome.code == DEPLOYED else sys.stderr)
+
+
+def _agent_running(config: Config, project: str) -> bool:
+    store = StateStore(_db(config))
+    try:
+        return any(run.project == project for run in store.active_runs().values())
+    finally:
+        store.close()
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    config = _config(args)
+    (chosen,) = targets(config, args.project)
+    goal = int(args.release.lstrip("r")) if args.release else None
+    engine = ContainerEngine(config.containers)
+    try:
+        with ProductionStore(_db(config)) as store:
+            deployer = Deployer(chosen, engine, store, config.daemon.state_dir)
+            action = Action(store, chosen.name, f"rollback {args.release or ''}".strip())
+            answer = confirmed(
+                f"Roll {chosen.name} back to {args.release or 'the previous release'}?",
+                yes=args.yes,
+            )
+            if not answer:
+                return _refuse(
+                    action,
+                    NO_TERMINAL.replace("restart", "roll back")
+                    if answer is None
+                    else "not confirmed",
+                )
+            try:
+                outcome = deployer.rollback(action, goal)
+            except DeployLocked as exc:
+                return _refuse(action, exc.problem)
+    finally:
+        engine.close()
+    _say(args, outcome)
+    return outcome.code
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    config = _config(args)
+    with ProductionStore(_db(config)) as store:
+        releases = store.releases(args.project, args.limit)
+        audit = store.audit_log(args.project, args.limit)
+    if args.json:
+        _print_json(
+            {"releases": [r.to_dict() for r in releases], "audit": [asdict(a) for a in audit]}
+        )
+        return 0
+    print(f"{args.project}: releases")
+    for r in releases:
+        commit = r.git_commit[:10] or "-"
+        print(f"  {r.name:<5} {_when(r.created_at)}  {r.state:<11} {commit:<10}  {r.detail}")
+    print(f"{args.project}: audit log")
+    for a in audit:
+        took = f"{a.seconds:.1f}s"
+        print(f"  {_when(a.at)}  {a.who:<10} {a.action:<16} {a.outcome:<12} {took:>7}  {a.detail}")
+    return 0
+
+
+def _when(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
+
+
 def _db(config: Config) -> Path:
     return config.daemon.state_dir / "sidekick.db"
 
@@ -163,4 +299,7 @@ HANDLERS: dict[str, Handler] = {
     "status": cmd_status,
     "logs": cmd_logs,
     "restart": cmd_restart,
+    "deploy": cmd_deploy,
+    "rollback": cmd_rollback,
+    "history": cmd_history,
 }

@@ -128,6 +128,19 @@ def read_compose(file: Path) -> tuple[str | None, tuple[str, ...]]:
     return (str(name) if name else None), tuple(str(s) for s in data["services"])
 
 
+def read_compose_builds(file: Path) -> dict[str, str]:
+    """The services the compose file builds, with their build context (relative to it)."""
+    data = parse(file.read_text(encoding="utf-8"))[0]
+    builds = {}
+    for name, service in (data.get("services") or {}).items():
+        build = service.get("build") if isinstance(service, dict) else None
+        if isinstance(build, str):
+            builds[str(name)] = build
+        elif isinstance(build, dict):
+            builds[str(name)] = str(build.get("context", "."))
+    return builds
+
+
 def compose_project(settings: ProductionConfig) -> ComposeProject | None:
     """The Compose project the block points at; None for named containers only."""
     if settings.path is None:

@@ -1,0 +1,309 @@
+"""``sidekick prod deploy`` and ``rollback``: plan, lock, release, backup, apply, health gate.
+
+A deploy: the plan (files added, changed, deleted; images to rebuild), then under
+the project's deploy lock a release record, a backup and journal of everything it
+will change, the running images tagged for this release, the files copied (temp
+file, rename), ``docker compose build`` and ``up -d``, the wait for health and the
+smoke checks. Any failure undoes it: files restored from the backup, the previous
+images tagged back, ``up -d`` again and health awaited. A deploy killed midway
+leaves its release ``deploying`` with its journal; the next deploy or rollback,
+once it holds the lock, undoes it first.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from sidekick.containers.engine import ContainerEngine
+from sidekick.containers.errors import ContainerError
+from sidekick.containers.scope import ScopedEngine
+from sidekick.models import slugify
+from sidekick.production.audit import Action
+from sidekick.production.compose import ComposeFailed, run_compose
+from sidekick.production.errors import ProductionError
+from sidekick.production.files import FilePlan, dirty, git_commit, is_git, plan_files
+from sidekick.production.health import Verdict, smoke, wait_healthy
+from sidekick.production.journal import Journal, apply_files, back_up, restore_files
+from sidekick.production.lock import deploy_lock
+from sidekick.production.secrets import redactor
+from sidekick.production.settings import ComposeProject, read_compose_builds
+from sidekick.production.store import LIVE, ROLLED_BACK, ProductionStore, Release
+from sidekick.production.target import Target
+
+logger = logging.getLogger(__name__)
+
+DEPLOYED, FAILED, REFUSED = 0, 1, 2
+BEFORE_TAG = "sidekick-before-r{number}"
+
+
+@dataclass(frozen=True)
+class DeployPlan:
+    files: FilePlan
+    rebuild: tuple[str, ...]
+    recreate: tuple[str, ...]
+
+    def lines(self) -> list[str]:
+        files = self.files
+        lines = [f"  + {p}" for p in files.added] + [f"  ~ {p}" for p in files.changed]
+        lines += [f"  - {p}" for p in files.deleted]
+        summary = (
+            f"{len(files.added)} added, {len(files.changed)} changed, {len(files.deleted)} deleted"
+        )
+        lines.insert(0, f"files: {summary}")
+        if files.kept:
+            lines.append(
+                f"  ({len(files.kept)} file(s) only in production are kept: deploy.delete is off)"
+            )
+        lines.append(f"images to rebuild: {', '.join(self.rebuild) or 'none'}")
+        lines.append(f"services to recreate: {', '.join(self.recreate) or 'none'}")
+        return lines
+
+    def to_dict(self) -> dict[str, object]:
+        files = self.files
+        return {
+            "added": files.added,
+            "changed": files.changed,
+            "deleted": files.deleted,
+            "kept": files.kept,
+            "manifest": files.manifest,
+            "rebuild": self.rebuild,
+            "recreate": self.recreate,
+        }
+
+
+@dataclass
+class Outcome:
+    code: int
+    detail: str
+    release: str = ""
+    plan: DeployPlan | None = None
+    steps: list[str] = field(default_factory=list)
+
+
+class Deployer:
+    """Deploys and rollbacks of one project's production."""
+
+    def __init__(
+        self,
+        target: Target,
+        engine: ContainerEngine,
+        store: ProductionStore,
+        state_dir: Path,
+        *,
+        progress: TextIO | None = None,
+    ) -> None:
+        if target.compose is None or target.settings.path is None:
+            raise ProductionError(target.name, "deploys need a Compose project (production.path)")
+        self.target = target
+        self.compose: ComposeProject = target.compose
+        self.production: Path = target.settings.path
+        self.scoped: ScopedEngine = target.engine(engine)
+        self.store = store
+        self.home = state_dir / "production" / slugify(target.name)
+        self.progress = progress or sys.stderr
+        self.redact = redactor(self.production)
+
+    # --- before anything changes ----------------------------------------------------
+
+    def refusal(self, agent_running: bool) -> str | None:
+        """Why a deploy may not start now, or None."""
+        if agent_running:
+            return "an agent of this project is running: deploy when it has finished"
+        workspace = self._workspace()
+        if self.target.settings.deploy.require_clean and is_git(workspace):
+            changes = dirty(workspace)
+            if changes:
+                shown = ", ".join(changes[:5]) + (", ..." if len(changes) > 5 else "")
+                return f"the workspace has uncommitted changes ({shown}); commit them first"
+        return None
+
+    def ensure_free(self) -> None:
+        """Raise DeployLocked now, before planning against a directory being changed."""
+        with deploy_lock(self._lock_file(), self.target.name):
+            pass
+
+    def _lock_file(self) -> Path:
+        return self.home.with_suffix(".lock")
+
+    def plan(self) -> DeployPlan:
+        deploy = self.target.settings.deploy
+        files = plan_files(self._workspace(), self.production, deploy.exclude, delete=deploy.delete)
+        builds = read_compose_builds(self.compose.file)
+        rebuild = tuple(
+            s for s, context in builds.items() if deploy.build and _touches(files, context)
+        )
+        compose_changed = any(
+            p.startswith(".env") or self.compose.file.name == p for p in files.copied()
+        )
+        recreate = self.compose.services if compose_changed else rebuild
+        return DeployPlan(files, rebuild, tuple(recreate))
+
+    def _workspace(self) -> Path:
+        if self.target.workspace is None:
+            raise ProductionError(self.target.name, "has no workspace directory to deploy from")
+        return self.target.workspace
+
+    # --- deploy ---------------------------------------------------------------------
+
+    def deploy(self, plan: DeployPlan, action: Action) -> Outcome:
+        with deploy_lock(self._lock_file(), self.target.name):
+            self.recover(action.who)
+            release = self.store.new_release(
+                self.target.name, git_commit(self._workspace()), plan.files.manifest
+            )
+            outcome = self._release(release, plan)
+        action.record("deployed" if outcome.code == DEPLOYED else "rolled back", outcome.detail)
+        return outcome
+
+    def _release(self, release: Release, plan: DeployPlan) -> Outcome:
+        where = self.home / release.name
+        journal = Journal(release.number)
+        try:
+            journal = self._prepare(where, release, plan)
+            apply_files(self._workspace(), self.production, plan.files)
+            verdict = self._start(build=bool(plan.rebuild))
+        except (ComposeFailed, ContainerError, OSError) as exc:
+            verdict = Verdict(False, str(exc))
+        if verdict.healthy:
+            self.store.finish(self.target.name, release.number, LIVE, verdict.detail)
+            self._prune()
+            return Outcome(
+                DEPLOYED, f"{release.name} is live: {verdict.detail}", release.name, plan
+            )
+        return self._undo_failed(where, release, journal, self.redact(verdict.detail), plan)
+
+    def _prepare(self, where: Path, release: Release, plan: DeployPlan) -> Journal:
+        journal = back_up(where, self.production, plan.files, release.number)
+        journal.images = self._current_images()
+        journal.write(where)
+        for reference, image_id in journal.images.items():
+            self.scoped.tag(
+                image_id, _repository(reference), BEFORE_TAG.format(number=release.number)
+            )
+        self.store.set_images(self.target.name, release.number, journal.images)
+        return journal
+
+    def _current_images(self) -> dict[str, str]:
+        rows = self.target.select(self.scoped.list())
+        return {r.image: str(r.raw.get("ImageID", "")) for r in rows if r.raw.get("ImageID")}
+
+    def _start(self, *, build: bool) -> Verdict:
+        if build:
+            run_compose(self.compose, "build", progress=self.progress)
+        run_compose(self.compose, "up", "-d", "--no-build", progress=self.progress)
+        return self._gate()
+
+    def _gate(self) -> Verdict:
+        deploy = self.target.settings.deploy
+        verdict = wait_healthy(self.target, self.scoped, (), deploy.wait_timeout)
+        return smoke(self.target, self.scoped, deploy.smoke) if verdict.healthy else verdict
+
+    def _undo_failed(
+        self, where: Path, release: Release, journal: Journal, why: str, plan: DeployPlan
+    ) -> Outcome:
+        back = self._undo(where, journal)
+        previous = self.store.live(self.target.name)
+        name = previous.name if previous else "the release before it"
+        state = "runs" if back.healthy else "was restored to, but is not healthy on,"
+        detail = f"{release.name} failed: {why}; production {state} {name} again"
+        self.store.finish(self.target.name, release.number, ROLLED_BACK, detail)
+        return Outcome(FAILED, detail, release.name, plan)
+
+    def _undo(self, where: Path, journal: Journal) -> Verdict:
+        restore_files(where, self.production, journal)
+        for reference, image_id in journal.images.items():
+            self.scoped.tag(image_id, _repository(reference), _tag(reference))
+        try:
+            run_compose(self.compose, "up", "-d", "--no-build", progress=self.progress)
+        except ComposeFailed as exc:
+            return Verdict(False, self.redact(str(exc)))
+        return self._gate()
+
+    # --- after a crash, and on request ----------------------------------------------
+
+    def recover(self, who: str) -> str | None:
+        """Undo a deploy that was killed midway (its release still says deploying)."""
+        unfinished = self.store.unfinished(self.target.name)
+        if unfinished is None:
+            return None
+        where = self.home / unfinished.name
+        journal = Journal.read(where) or Journal(unfinished.number)
+        verdict = self._undo(where, journal)
+        detail = f"{unfinished.name} was interrupted; undone by {who}: {verdict.detail}"
+        self.store.finish(self.target.name, unfinished.number, ROLLED_BACK, detail)
+        logger.warning("%s: %s", self.target.name, detail)
+        return detail
+
+    def rollback(self, action: Action, to: int | None = None) -> Outcome:
+        with deploy_lock(self._lock_file(), self.target.name):
+            recovered = self.recover(action.who)
+            outcome = (
+                self._roll_back(to)
+                if recovered is None or to is not None
+                else _recovered(recovered)
+            )
+        action.record("rolled back" if outcome.code == DEPLOYED else "failed", outcome.detail)
+        return outcome
+
+    def _roll_back(self, to: int | None) -> Outcome:
+        live = [r for r in self.store.releases(self.target.name) if r.state == LIVE]
+        if not live:
+            return Outcome(REFUSED, "no live release to roll back")
+        current = live[0]
+        goal = to if to is not None else _previous(self.store.releases(self.target.name), current)
+        undone = [
+            r for r in self.store.releases(self.target.name) if goal < r.number <= current.number
+        ]
+        verdict = Verdict(True, "")
+        for release in undone:  # newest first: each journal undoes its own release
+            journal = Journal.read(self.home / release.name)
+            if journal is None:
+                return Outcome(FAILED, f"the backup of {release.name} is gone (deploy.keep)")
+            verdict = self._undo(self.home / release.name, journal)
+            self.store.finish(
+                self.target.name, release.number, ROLLED_BACK, f"rolled back to r{goal}"
+            )
+        if goal > 0:
+            self.store.finish(self.target.name, goal, LIVE, verdict.detail)
+        code = DEPLOYED if verdict.healthy else FAILED
+        return Outcome(code, f"back on r{goal}: {verdict.detail}", f"r{goal}")
+
+    def _prune(self) -> None:
+        keep = self.target.settings.deploy.keep
+        for release in self.store.releases(self.target.name, limit=1000)[keep:]:
+            where = self.home / release.name
+            if where.exists():
+                shutil.rmtree(where, ignore_errors=True)
+                for reference in release.images:
+                    self.scoped.untag(
+                        f"{_repository(reference)}:{BEFORE_TAG.format(number=release.number)}"
+                    )
+
+
+def _previous(releases: list[Release], current: Release) -> int:
+    older = [r.number for r in releases if r.number < current.number and r.state != ROLLED_BACK]
+    return max(older, default=0)
+
+
+def _recovered(detail: str) -> Outcome:
+    return Outcome(DEPLOYED, detail)
+
+
+def _touches(files: FilePlan, context: str) -> bool:
+    prefix = context.strip("./")
+    return any(not prefix or p == prefix or p.startswith(prefix + "/") for p in files.copied())
+
+
+def _repository(reference: str) -> str:
+    name, _, tag = reference.rpartition(":")
+    return name if name and "/" not in tag else reference
+
+
+def _tag(reference: str) -> str:
+    name, _, tag = reference.rpartition(":")
+    return tag if name and "/" not in tag else "latest"

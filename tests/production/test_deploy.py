@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+import hashlib
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from sidekick.production.store import ProductionStore
+from tests.polling import wait_until
+from tests.production.fixture import SECRET, ProdApp
+
+
+def _snapshot(directory: Path) -> dict[str, str]:
+    return {
+        p.relative_to(directory).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _releases(app: ProdApp) -> list[tuple[str, str]]:
+    with ProductionStore(app.root / "state" / "sidekick.db") as store:
+        return [(r.name, r.state) for r in store.releases(app.name)]
+
+
+def _audit(app: ProdApp) -> list[tuple[str, str]]:
+    with ProductionStore(app.root / "state" / "sidekick.db") as store:
+        return [(e.action, e.outcome) for e in store.audit_log(app.name)]
+
+
+def _change(app: ProdApp, version: str, health: str = "ok") -> None:
+    (app.workspace / "VERSION").write_text(f"{version}\n")
+    (app.workspace / "health.txt").write_text(f"{health}\n")
+    app.commit(f"version {version}")
+
+
+def test_a_committed_change_is_deployed_and_served(prod_app: ProdApp) -> None:
+    _change(prod_app, "2")
+    (prod_app.workspace / "notes.txt").write_text("new file\n")
+    prod_app.commit("notes")
+    result = prod_app.sidekick("deploy", prod_app.name, "--yes")
+    assert result.returncode == 0, result.stderr
+    assert "~ VERSION" in result.stdout and "+ notes.txt" in result.stdout
+    assert "images to rebuild: web" in result.stdout
+    assert prod_app.version() == "2"
+    assert (prod_app.production / "notes.txt").read_text() == "new file\n"
+    assert _releases(prod_app) == [("r1", "live")]
+    assert _audit(prod_app)[0] == ("deploy", "deployed")
+    (status,) = prod_app.status_json()
+    assert status["containers"][0]["release"] == "r1"  # type: ignore[index]
+    history = prod_app.sidekick("history", prod_app.name)
+    assert "r1" in history.stdout and "deployed" in history.stdout
+    assert SECRET not in result.stdout + result.stderr + history.stdout
+
+
+def test_a_change_that_breaks_the_health_check_is_rolled_back_byte_for_byte(
+    prod_app: ProdApp,
+) -> None:
+    before = _snapshot(prod_app.production)
+    prod_app.config.write_text(
+        prod_app.config.read_text().replace("wait_timeout: 30", "wait_timeout: 5")
+    )
+    _change(prod_app, "3", health="broken-on-purpose")
+    result = prod_app.sidekick("deploy", prod_app.name, "--yes")
+    assert result.returncode == 1, result.stdout
+    assert "r1 failed: health check timed out after 5 s" in result.stderr
+    assert "health answered 500 broken-on-purpose" in result.stderr
+    assert "production runs the release before it again" in result.stderr
+    assert prod_app.version() == "1"
+    assert _snapshot(prod_app.production) == before
+    (status,) = prod_app.status_json()
+    assert status["containers"][0]["health"] == "healthy"  # type: ignore[index]
+    assert _releases(prod_app) == [("r1", "rolled-back")]
+    assert _audit(prod_app)[0] == ("deploy", "rolled back")
+    assert SECRET not in result.stdout + result.stderr
+
+
+def test_rollback_returns_to_the_previous_release_behind_the_health_gate(
+    prod_app: ProdApp,
+) -> None:
+    for version in ("2", "3"):
+        _change(prod_app, version)
+        assert prod_app.sidekick("deploy", prod_app.name, "--yes").returncode == 0
+    assert prod_app.version() == "3"
+    result = prod_app.sidekick("rollback", prod_app.name, "--yes")
+    assert result.returncode == 0, result.stderr
+    assert prod_app.version() == "2"
+    assert _releases(prod_app) == [("r2", "rolled-back"), ("r1", "live")]
+    result = prod_app.sidekick("rollback", prod_app.name, "r0", "--yes")
+    assert result.returncode == 0, result.stderr
+    assert prod_app.version() == "1"
+    assert (prod_app.production / "VERSION").read_text() == "1\n"
+
+
+def test_dirty_workspace_and_dry_run_change_nothing_and_are_audited(prod_app: ProdApp) -> None:
+    before = _snapshot(prod_app.production)
+    (prod_app.workspace / "VERSION").write_text("9\n")
+    refused = prod_app.sidekick("deploy", prod_app.name, "--yes")
+    assert refused.returncode == 2 and "uncommitted changes (VERSION)" in refused.stderr
+    prod_app.commit("nine")
+    plan = prod_app.sidekick("deploy", prod_app.name, "--dry-run", "--json")
+    assert plan.returncode == 0, plan.stderr
+    assert json.loads(plan.stdout)["plan"]["changed"] == ["VERSION"]
+    unconfirmed = prod_app.sidekick("deploy", prod_app.name)
+    assert unconfirmed.returncode == 2 and "no terminal" in unconfirmed.stderr
+    assert _snapshot(prod_app.production) == before and prod_app.version() == "1"
+    assert [outcome for _, outcome in _audit(prod_app)] == ["refused", "planned", "refused"]
+    assert SECRET not in plan.stdout + refused.stderr
+
+
+def _deploying(app: ProdApp) -> subprocess.Popen[bytes]:
+    argv = [sys.executable, "-m", "sidekick", "prod", "deploy", app.name, "--yes"]
+    return subprocess.Popen(
+        [*argv, "--config", str(app.config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=app.env(),
+    )
+
+
+def test_two_deploys_at_once_the_second_refuses(prod_app: ProdApp) -> None:
+    _change(prod_app, "4")
+    first = _deploying(prod_app)
+    try:
+        wait_until(lambda: _releases(prod_app), timeout=60, what="the first deploy started")
+        second = prod_app.sidekick("deploy", prod_app.name, "--yes")
+        assert second.returncode == 2
+        assert "another deploy is running" in second.stderr
+    finally:
+        assert first.wait(timeout=120) == 0
+    assert prod_app.version() == "4"
+
+
+def test_a_deploy_killed_midway_is_undone_by_the_next_one(prod_app: ProdApp) -> None:
+    _change(prod_app, "5")
+    journal = prod_app.root / "state" / "production" / "shop" / "r1" / "journal.json"
+    victim = _deploying(prod_app)
+    wait_until(journal.exists, timeout=60, what="the deploy wrote its journal")
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=10)
+    assert _releases(prod_app) == [("r1", "deploying")]
+    result = prod_app.sidekick("deploy", prod_app.name, "--yes")
+    assert result.returncode == 0, result.stderr
+    assert _releases(prod_app) == [("r2", "live"), ("r1", "rolled-back")]
+    assert prod_app.version() == "5"
+    (status,) = prod_app.status_json()
+    assert status["containers"][0]["health"] == "healthy"  # type: ignore[index]

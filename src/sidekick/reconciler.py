@@ -308,8 +308,10 @@ class Reconciler:
         run_id = self.new_run_id()
         try:
             self._launch(action, run_id)
-        except AgentAlreadyRunning:
+        except AgentAlreadyRunning as exc:
+            # Not one of our agents (it would have been listed): a name a person took.
             self._end_unstarted(run_id, "already running")
+            self._note_waiting(project, exc)
         except Exception as exc:
             self._end_unstarted(run_id, str(exc) or type(exc).__name__)
             self._row_failed(result, project.name, "start", exc)
@@ -319,11 +321,15 @@ class Reconciler:
         """A runtime that is down keeps the row Pending (it starts when it is back); any
         other reason fails the row, so it is not retried every reconcile."""
         if isinstance(exc, RunnerUnavailable):
-            note = f"waiting to start: {exc}"
-            if not project.last_update.endswith(_short(note)):
-                self._queue(project.name, project.status, None, note)
+            self._note_waiting(project, exc)
             return
         self._queue(project.name, ProjectStatus.FAILED, "", f"could not start: {exc}")
+
+    def _note_waiting(self, project: Project, exc: Exception) -> None:
+        """Why a start waits, on its row once: the same note is not written every reconcile."""
+        note = f"waiting to start: {exc}"
+        if not project.last_update.endswith(_short(note)):
+            self._queue(project.name, project.status, None, note)
 
     def _end_unstarted(self, run_id: str, reason: str) -> None:
         if self.store.get_run(run_id) is not None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sidekick.errors import RunnerError, RunnerUnavailable
+from sidekick.errors import AgentAlreadyRunning, RunnerError, RunnerUnavailable
 from sidekick.models import ProjectStatus, agent_key
 from sidekick.priorities.memory import InMemorySource
 from sidekick.reconciler import Reconciler
@@ -114,19 +114,25 @@ def test_a_start_that_raises_fails_its_row_once_and_every_other_project_starts(
     assert store.active_runs().keys() == runner.list_agents().keys()
 
 
-def test_a_runtime_that_is_down_keeps_the_row_pending_with_one_note(
-    world: World, store: StateStore
+@pytest.mark.parametrize(
+    ("error", "why"),
+    [
+        (RunnerUnavailable("/var/run/docker.sock", "engine not running"), "engine not running"),
+        # A session a person named like an agent: not ours, so not listed, but the name is taken.
+        (AgentAlreadyRunning("sidekick-huge", "a tmux session with this name is live"), "is live"),
+    ],
+)
+def test_a_start_that_must_wait_keeps_the_row_pending_with_one_note(
+    world: World, store: StateStore, error: Exception, why: str
 ) -> None:
     clock, source = Clock(), pending("fine", "huge")
     runner = FailingRunner(clock)
-    runner.start_errors["huge"] = RunnerUnavailable("/var/run/docker.sock", "engine not running")
+    runner.start_errors["huge"] = error
     reconciler = Reconciler(world.config(), source, runner, store, clock=clock)
     reconciler.tick()
     note = source.row("huge")["Last Update"]
     assert source.row("huge")["Status"] == "Pending"
-    assert (
-        note == "2026-11-30 09:00 UTC · waiting to start: /var/run/docker.sock: engine not running"
-    )
+    assert note == f"2026-11-30 09:00 UTC · waiting to start: {error}" and why in note
     for _ in range(3):
         clock.advance(1)
         reconciler.tick()

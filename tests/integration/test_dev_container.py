@@ -6,6 +6,7 @@ writable, whoever owns the checkout on the host (root, UID 1000, anyone else).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ OWNERS = [(0, 0), (1000, 1000), (4321, 4322)]
 COPIED = ("pyproject.toml", "README.md", "docker-compose.yml", "src", "tests", "docker")
 DONE = "/tmp/probe.done"
 VENV_PROGRAMS = ("sidekick", "python", "pytest")
+CONTAINER_ID = re.compile(r"\b[0-9a-f]{64}\b")
 PROBE = (
     "cd /workspace && { command -v sidekick python pytest; sidekick --version;"
     " python -c 'import sidekick; print(sidekick.__file__)';"
@@ -35,6 +37,7 @@ PROBE = (
 
 def checkout_owned_by(root: Path, uid: int, gid: int) -> Path:
     """A copy of what the dev service mounts, owned by uid:gid like a host checkout."""
+    root.mkdir(parents=True)
     for name in COPIED:
         source = REPO / name
         if source.is_dir():
@@ -48,23 +51,38 @@ def checkout_owned_by(root: Path, uid: int, gid: int) -> Path:
 
 
 def run_detached_on_a_terminal(compose: Compose) -> str:
-    """`docker compose run -d dev` from a terminal, as a person types it: tmux needs one."""
+    """`docker compose run -d dev` from a terminal, as a person types it: compose gives
+    the container a terminal only when it has one, and tmux needs it."""
     controller, terminal = os.openpty()
     try:
-        done = subprocess.run(
+        code = subprocess.run(
             compose.argv("--profile", "tools", "run", "-d", "dev"),
             env={**compose.env, **compose.extra_env},
             stdin=terminal,
-            capture_output=True,
-            text=True,
+            stdout=terminal,
+            stderr=terminal,
             timeout=300,
             check=False,
-        )
+        ).returncode
     finally:
         os.close(terminal)
+    output = read_all(controller)
+    assert code == 0, output
+    (container_id,) = CONTAINER_ID.findall(output)
+    return str(container_id)
+
+
+def read_all(controller: int) -> str:
+    """What was written to the terminal; reading ends with EIO once it is closed."""
+    chunks = []
+    try:
+        while chunk := os.read(controller, 65536):
+            chunks.append(chunk)
+    except OSError:
+        pass
+    finally:
         os.close(controller)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout.strip().splitlines()[-1]
+    return b"".join(chunks).decode("utf-8", "replace").replace("\r", "")
 
 
 @pytest.fixture

@@ -115,8 +115,12 @@ def test_a_root_checkout_with_a_profile_claude_refuses_as_root_stops_with_one_li
     first_start = logs.splitlines()[0]
     assert "yolo" in first_start and "chown" in first_start and "acceptEdits" in first_start
     assert all(line == first_start for line in logs.splitlines()), logs
+    wait_until(lambda: stopped_for_the_config(container), 60, "the start refused (exit 78)")
+
+
+def stopped_for_the_config(container: Any) -> bool:
     container.reload()
-    assert container.attrs["State"]["ExitCode"] == 78 or container.attrs["RestartCount"] > 0
+    return bool(container.attrs["State"]["ExitCode"] == 78)
 
 
 def test_a_changed_build_setting_says_to_rebuild_with_the_exact_command(

@@ -84,7 +84,7 @@ def start_sleeper(running: Running, name: str) -> int:
     running.world.add_project(name)
     running.world.save_by_rename(f"{name},1,Pending,,,wait,,no,sleeper\n")
     key = agent_key(name)
-    return wait_until(lambda: tmux_sessions(running.container).get(key), 60, f"{key} running")
+    return wait_until(lambda: tmux_sessions(running.container).get(key, 0), 60, f"{key} running")
 
 
 def host_pid_of(container: Any) -> int:

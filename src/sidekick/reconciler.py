@@ -323,7 +323,8 @@ class Reconciler:
         if isinstance(exc, RunnerUnavailable):
             self._note_waiting(project, exc)
             return
-        self._queue(project.name, ProjectStatus.FAILED, "", f"could not start: {exc}")
+        problem = str(exc) or type(exc).__name__
+        self._queue(project.name, ProjectStatus.FAILED, "", f"could not start: {problem}")
 
     def _note_waiting(self, project: Project, exc: Exception) -> None:
         """Why a start waits, on its row once: the same note is not written every reconcile."""

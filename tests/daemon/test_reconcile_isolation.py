@@ -58,11 +58,12 @@ class FailingRunner(InMemoryRunner):
         super().stop(key, grace_seconds)
 
 
-NAMES = ["huge", "refused", "buggy", "undecodable", "fine", "also-fine"]
+NAMES = ["huge", "refused", "buggy", "silent", "undecodable", "fine", "also-fine"]
 START_ERRORS: dict[str, BaseException] = {
     "huge": OSError(errno.E2BIG, "Argument list too long"),
     "refused": RunnerError("sidekick-refused", "tmux new-session: command too long"),
     "buggy": RuntimeError("something nobody foresaw"),
+    "silent": KeyError(),
     "undecodable": UnicodeEncodeError("utf-8", "caf\udce9", 3, 4, "surrogates not allowed"),
 }
 
@@ -103,6 +104,7 @@ def test_a_start_that_raises_fails_its_row_once_and_every_other_project_starts(
     assert "tmux new-session: command too long" in source.row("refused")["Last Update"]
     assert "something nobody foresaw" in source.row("buggy")["Last Update"]
     assert "surrogates not allowed" in source.row("undecodable")["Last Update"]
+    assert source.row("silent")["Last Update"].endswith("could not start: KeyError")
     for name in START_ERRORS:
         assert source.row(name)["Status"] == "Failed"
         (run,) = store.runs(name)

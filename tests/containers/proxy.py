@@ -66,8 +66,11 @@ class SocketProxy:
                 continue
             with self._lock:
                 self._connections += [client, upstream]
-            for source, target in ((client, upstream), (upstream, client)):
-                threading.Thread(target=_pipe, args=(source, target), daemon=True).start()
+            self._relay(client, upstream)
+
+    def _relay(self, client: socket.socket, upstream: socket.socket) -> None:
+        for source, target in ((client, upstream), (upstream, client)):
+            threading.Thread(target=_pipe, args=(source, target), daemon=True).start()
 
 
 def _pipe(source: socket.socket, target: socket.socket) -> None:

@@ -8,7 +8,7 @@ import socket
 import threading
 from pathlib import Path
 
-from tests.containers.proxy import SocketProxy
+from tests.containers.proxy import SocketProxy, _pipe
 
 _REQUEST = re.compile(rb"(GET|POST|PUT|DELETE|HEAD) (/\S*) HTTP/1\.[01]\r\n")
 
@@ -20,18 +20,9 @@ class CountingProxy(SocketProxy):
         super().__init__(path, upstream)
         self.requests: list[str] = []
 
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            upstream.connect(self.upstream)
-            with self._lock:
-                self._connections += [client, upstream]
-            threading.Thread(target=self._requests, args=(client, upstream), daemon=True).start()
-            threading.Thread(target=_copy, args=(upstream, client), daemon=True).start()
+    def _relay(self, client: socket.socket, upstream: socket.socket) -> None:
+        threading.Thread(target=self._requests, args=(client, upstream), daemon=True).start()
+        threading.Thread(target=_pipe, args=(upstream, client), daemon=True).start()
 
     def _requests(self, source: socket.socket, target: socket.socket) -> None:
         with contextlib.suppress(OSError):
@@ -44,11 +35,3 @@ class CountingProxy(SocketProxy):
 
     def count(self, pattern: str) -> int:
         return sum(1 for request in self.requests if re.fullmatch(pattern, request))
-
-
-def _copy(source: socket.socket, target: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        while data := source.recv(65536):
-            target.sendall(data)
-    with contextlib.suppress(OSError):
-        target.shutdown(socket.SHUT_WR)

@@ -13,6 +13,7 @@ import itertools
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -122,6 +123,12 @@ def git(directory: Path, *args: str) -> str:
     return result.stdout
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def make_app(root: Path, extra_production: str = "") -> ProdApp:
     """A workspace (a git repository) and a production directory holding the same app."""
     workspace, production = root / "workspace", root / "production"
@@ -131,9 +138,11 @@ def make_app(root: Path, extra_production: str = "") -> ProdApp:
     shutil.copytree(workspace, production)
     # A secret that lives only in production and must never show in any output.
     (production / ".env").write_text(f"SECRET_TOKEN={SECRET}\n")
+    # A fixed host port, so URL smoke checks reach the service after it is recreated.
+    compose = (APP / "compose.yaml").read_text()
+    compose = compose.replace("127.0.0.1::8000", f"127.0.0.1:{free_port()}:8000")
     (production / "compose.yaml").write_text(
-        (APP / "compose.yaml").read_text()
-        + "    environment:\n      SECRET_TOKEN: ${SECRET_TOKEN}\n"
+        compose + "    environment:\n      SECRET_TOKEN: ${SECRET_TOKEN}\n"
     )
     shutil.copy(production / "compose.yaml", workspace / "compose.yaml")
     git(workspace, "add", "-A")

@@ -5,9 +5,12 @@ import json
 import signal
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
+from sidekick.models import AgentRun
 from sidekick.production.store import ProductionStore
+from sidekick.state import RunEnd, StateStore
 from tests.polling import wait_until
 from tests.production.fixture import SECRET, ProdApp
 
@@ -147,3 +150,36 @@ def test_a_deploy_killed_midway_is_undone_by_the_next_one(prod_app: ProdApp) -> 
     assert prod_app.version() == "5"
     (status,) = prod_app.status_json()
     assert status["containers"][0]["health"] == "healthy"  # type: ignore[index]
+
+
+def test_a_deploy_waits_for_the_projects_agent_to_finish(prod_app: ProdApp) -> None:
+    _change(prod_app, "6")
+    store = StateStore(prod_app.root / "state" / "sidekick.db")
+    try:
+        run = AgentRun("run-1", prod_app.name, "sidekick-shop", ("claude",), datetime.now(UTC))
+        store.begin_run(run)
+        result = prod_app.sidekick("deploy", prod_app.name, "--yes")
+        assert result.returncode == 2
+        assert "an agent of this project is running" in result.stderr
+        store.end_run("run-1", RunEnd("ended", datetime.now(UTC), 0, "done", "complete"))
+    finally:
+        store.close()
+    assert prod_app.version() == "1"
+    assert _audit(prod_app)[0] == ("deploy", "refused")
+
+
+def test_a_failing_smoke_check_rolls_back_and_says_what_it_answered(prod_app: ProdApp) -> None:
+    port = prod_app.port()
+    smoke = (
+        "        smoke:\n"
+        "          - {service: web, command: [python3, /app/probe.py]}\n"
+        f"          - {{url: 'http://127.0.0.1:{port}/health'}}\n"
+        f"          - {{url: 'http://127.0.0.1:{port}/missing'}}\n"
+    )
+    prod_app.config.write_text(prod_app.config.read_text() + smoke)
+    _change(prod_app, "7")
+    result = prod_app.sidekick("deploy", prod_app.name, "--yes")
+    assert result.returncode == 1
+    assert f"smoke check GET http://127.0.0.1:{port}/missing failed: HTTP 404" in result.stderr
+    assert prod_app.version() == "1"
+    assert (prod_app.production / "VERSION").read_text() == "1\n"

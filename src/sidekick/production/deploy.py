@@ -214,7 +214,9 @@ class Deployer:
         self.store.finish(self.target.name, release.number, ROLLED_BACK, detail)
         return Outcome(FAILED, detail, release.name, plan)
 
-    def _undo(self, where: Path, journal: Journal) -> Verdict:
+    def _undo(self, where: Path, journal: Journal, *, smoke_too: bool = False) -> Verdict:
+        """Back to before the release; health awaited (the smoke checks only on request:
+        after a failed deploy they may be what failed, whatever runs)."""
         restore_files(where, self.production, journal)
         for reference, image_id in journal.images.items():
             self.scoped.tag(image_id, _repository(reference), _tag(reference))
@@ -222,7 +224,9 @@ class Deployer:
             run_compose(self.compose, "up", "-d", "--no-build", progress=self.progress)
         except ComposeFailed as exc:
             return Verdict(False, self.redact(str(exc)))
-        return self._gate()
+        if smoke_too:
+            return self._gate()
+        return wait_healthy(self.target, self.scoped, (), self.target.settings.deploy.wait_timeout)
 
     # --- after a crash, and on request ----------------------------------------------
 
@@ -264,7 +268,7 @@ class Deployer:
             journal = Journal.read(self.home / release.name)
             if journal is None:
                 return Outcome(FAILED, f"the backup of {release.name} is gone (deploy.keep)")
-            verdict = self._undo(self.home / release.name, journal)
+            verdict = self._undo(self.home / release.name, journal, smoke_too=True)
             self.store.finish(
                 self.target.name, release.number, ROLLED_BACK, f"rolled back to r{goal}"
             )

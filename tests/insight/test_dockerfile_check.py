@@ -1,0 +1,103 @@
+"""``sidekick dockerfile --check`` on the real engine, through the local base image.
+
+Built and run here: Python (Flask from PyPI, and a standard-library
+command-line worker), Node (Debian's nodejs, installed by the Dockerfile
+because the local base has none) and a static site. Go and Rust Dockerfiles are
+held to the generation rules only (test_dockerfile_generation.py): their
+toolchains come from Debian's golang-go and cargo packages, whose few hundred
+MB make one check take minutes, past this suite's time budget.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sidekick.cli import main
+from sidekick.config import ContainersConfig
+from sidekick.containers.engine import ContainerEngine
+from sidekick.insight.check import CHECK_LABEL, Checker, CheckResult
+from sidekick.insight.detect import detect_build
+from sidekick.insight.generate import generate
+from tests.containers.helpers import BASE_IMAGE, SESSION, TEST_LABEL
+
+pytestmark = pytest.mark.docker
+
+PROJECTS = Path(__file__).parent / "projects"
+
+
+def check(project: Path) -> CheckResult:
+    engine = ContainerEngine(ContainersConfig(timeout=300))
+    try:
+        checker = Checker(engine, BASE_IMAGE, labels={TEST_LABEL: SESSION})
+        plan = detect_build(project)
+        return checker.check(plan, generate(plan))
+    finally:
+        engine.close()
+
+
+def left_behind(api: Any) -> list[str]:
+    containers = api.containers(all=True, filters={"label": [CHECK_LABEL]})
+    images = api.images(filters={"label": [f"{TEST_LABEL}={SESSION}", CHECK_LABEL]})
+    return [str(c["Id"]) for c in containers] + [str(i["Id"]) for i in images]
+
+
+@pytest.mark.parametrize(
+    ("name", "answer"),
+    [
+        ("python-flask", "answered HTTP 200 on port 8000"),
+        ("node-plain", "answered HTTP 200 on port 3000"),
+        ("static-site", "answered HTTP 200 on port 8080"),
+        ("python-stdlib-script", "still running after 3 s"),
+    ],
+)
+def test_the_generated_dockerfile_builds_and_serves_then_is_removed(
+    api: Any, name: str, answer: str
+) -> None:
+    result = check(PROJECTS / name)
+    assert result.passed, (result.stage, result.detail, result.log[-15:])
+    assert result.detail == answer
+    assert left_behind(api) == []
+
+
+def test_a_build_error_is_reported_with_the_build_output(api: Any, tmp_path: Path) -> None:
+    project = tmp_path / "broken"
+    shutil.copytree(PROJECTS / "python-flask", project)
+    (project / "requirements.txt").write_text("sidekick-no-such-package-anywhere==0.0.1\n")
+    result = check(project)
+    assert not result.passed and result.stage == "build"
+    assert "returned a non-zero code" in result.detail
+    assert any("sidekick-no-such-package-anywhere" in line for line in result.log)
+    assert left_behind(api) == []
+
+
+def test_a_start_error_is_reported_with_the_exit_code_and_output(api: Any, tmp_path: Path) -> None:
+    project = tmp_path / "crashes"
+    project.mkdir()
+    (project / "main.py").write_text("import sys\nprint('DATABASE_URL is not set')\nsys.exit(2)\n")
+    result = check(project)
+    assert not result.passed and result.stage == "start"
+    assert result.detail == "the container exited with code 2"
+    assert result.log == ["DATABASE_URL is not set"]
+    assert left_behind(api) == []
+
+
+def test_a_failing_check_writes_nothing_and_exits_one(
+    api: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = tmp_path / "crashes"
+    project.mkdir()
+    (project / "main.py").write_text("raise SystemExit('no config')\n")
+    config = tmp_path / "config.yaml"
+    config.write_text("{}\n")
+    argv = ["dockerfile", "--config", str(config), str(project), "--write", "--check"]
+    assert main([*argv, "--base-image", BASE_IMAGE, "--json"]) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert document["written"] is False
+    assert document["check"]["stage"] == "start"
+    assert document["check"]["log"] == ["no config"]
+    assert not (project / "Dockerfile").exists() and not (project / ".dockerignore").exists()

@@ -118,11 +118,22 @@ def cmd_status(args: argparse.Namespace) -> int:
     config = _config(args)
     store = StateStore(config.daemon.state_dir / "sidekick.db")
     try:
-        data = status_data(read_report(config.daemon.state_dir), store.active_runs(), store.costs())
+        report, active = read_report(config.daemon.state_dir), store.active_runs()
+        costs = store.costs()
     finally:
         store.close()
+    data = status_data(report, active, costs, _agent_nodes(config) if active else None)
     print(json.dumps(data, indent=2) if args.json else render_table(data))
     return 0
+
+
+def _agent_nodes(config: Config) -> dict[str, str]:
+    """Where swarm agents run; asked only when a profile runs agents on a swarm."""
+    if not any(profile.runner == "swarm" for profile in config.agents.values()):
+        return {}
+    from sidekick.runners.swarm import agent_nodes
+
+    return agent_nodes(config)
 
 
 def _runs_options(command: argparse.ArgumentParser) -> None:

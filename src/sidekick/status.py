@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,16 +87,22 @@ _ROW_DEFAULTS: dict[str, Any] = {
 
 
 def status_data(
-    report: StatusReport | None, active: dict[str, AgentRun], costs: dict[str, float]
+    report: StatusReport | None,
+    active: dict[str, AgentRun],
+    costs: dict[str, float],
+    nodes: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """One JSON-ready view joining the list, the open runs and the costs."""
+    """One JSON-ready view joining the list, the open runs, the costs and, for agents on
+    a cluster, the node each runs on (by agent key)."""
     projects = []
     for written in report.projects if report else []:
         row = {**_ROW_DEFAULTS, **written}
-        run = active.get(_key_of(row["agent"], active, row["project"]))
+        key = _key_of(row["agent"], active, row["project"])
+        run = active.get(key)
         projects.append(
             {
                 **row,
+                "node": (nodes or {}).get(key, "") if run else "",
                 "running_since": run.started_at.isoformat() if run else None,
                 "cost_usd": round(costs.get(row["project"], 0.0), 6),
                 "note": report.notes.get(row["project"], "") if report else "",
@@ -134,6 +140,12 @@ def _key_of(agent: str, active: dict[str, AgentRun], project: str) -> str:
     return agent
 
 
+def _agent_cell(project: Mapping[str, Any]) -> str:
+    agent = str(project["agent"] or "-")
+    node = project.get("node")
+    return f"{agent} on {node}" if node else agent
+
+
 def render_table(data: dict[str, Any]) -> str:
     """A plain-text table for a person."""
     header = ("PRI", "PROJECT", "STATUS", "AGENT", "COST", "NOTE")
@@ -142,7 +154,7 @@ def render_table(data: dict[str, Any]) -> str:
             str(p["priority"]),
             p["project"],
             p["status"],
-            p["agent"] or "-",
+            _agent_cell(p),
             f"${p['cost_usd']:.2f}",
             p["note"] or p["last_update"],
         )

@@ -3,17 +3,20 @@ constrained rows stay off it, and capacity.gpu_slots holds across the cluster.""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sidekick.config import AgentProfile
+from sidekick.config import AgentProfile, ContainersConfig
 from sidekick.containers.swarm import SwarmEngine
-from sidekick.models import ProjectStatus
+from sidekick.models import ProjectStatus, slugify
 from sidekick.runners.base import LaunchSpec
-from sidekick.runners.swarm import SwarmRunner
+from sidekick.runners.swarm import SwarmRunner, node_names
 from tests.needs import missing
 from tests.polling import wait_until
 from tests.runners.helpers import make_spec
@@ -26,10 +29,10 @@ OFF_GPU = "node.labels.sidekick.gpu!=true"
 
 
 @pytest.fixture(scope="module")
-def gpu_worker(
+def second_engine(
     swarm_manager: str, docker_api: Any, base_image: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """The second engine as a GPU worker with the base image; its node id."""
+) -> Iterator[SecondEngine]:
+    """The second engine, joined as a GPU worker, with the base image."""
     problem = can_run_second_engine()
     if problem:
         missing(problem)
@@ -37,10 +40,16 @@ def gpu_worker(
     try:
         node.start()
         node.load_image(docker_api, base_image)
-        manager_address = docker_api.info()["Swarm"]["NodeAddr"]
-        yield node.join(docker_api, manager_address, GPU_LABELS)
+        node.join(docker_api, docker_api.info()["Swarm"]["NodeAddr"], GPU_LABELS)
+        yield node
     finally:
         node.stop(docker_api)
+
+
+@pytest.fixture
+def gpu_worker(second_engine: SecondEngine) -> str:
+    """The GPU worker's node id."""
+    return second_engine.node_id
 
 
 def _ended_task_node(engine: SwarmEngine, key: str) -> str:
@@ -106,3 +115,57 @@ def test_gpu_slots_hold_across_the_cluster(
 
     tick_until(daemon, all_complete, timeout=120)
     assert most == 1
+
+
+def test_status_shows_the_node_each_swarm_agent_runs_on(
+    gpu_worker: str, base_image: str, instance: str, swarm_engine: SwarmEngine, tmp_path: Path
+) -> None:
+    gpu, web = unique("gpu"), unique("web")
+    # Each task sees only its project's directory: the release file goes into each.
+    command = ["sh", "-c", "while [ ! -e release ]; do sleep 0.1; done"]
+    world = swarm_world(
+        tmp_path,
+        [gpu, web],
+        command,
+        base_image,
+        instance,
+        rows=[f"{gpu},1,Pending,,,,,yes,", f"{web},2,Pending,,,,,no,"],
+    )
+    daemon, _ = swarm_daemon(world.config())
+
+    def both_running() -> bool:
+        daemon.run_once()
+        tasks = [swarm_engine.tasks(s.id) for s in swarm_engine.services()]
+        return len(tasks) == 2 and all(t and t[0].state == "running" for t in tasks)
+
+    wait_until(both_running, timeout=60, step=0.2)
+    shown = subprocess.run(
+        [sys.executable, "-m", "sidekick", "status", "--json", "--config", str(world.config_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    nodes = {p["project"]: p["node"] for p in json.loads(shown.stdout)["projects"]}
+    names = node_names(swarm_engine.nodes())
+    assert nodes[gpu] == names[gpu_worker]
+    assert nodes[web] in names.values()
+    table = subprocess.run(
+        [sys.executable, "-m", "sidekick", "status", "--config", str(world.config_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert f"sidekick-{slugify(gpu)} on {names[gpu_worker]}" in table
+    for name in (gpu, web):
+        (tmp_path / "projects" / name / "release").write_text("0")
+    tick_until(daemon, lambda: all(r.status is P.COMPLETE for r in world.rows().values()))
+
+
+def test_a_worker_engine_is_degraded_for_want_of_a_manager(second_engine: SecondEngine) -> None:
+    engine = SwarmEngine(ContainersConfig(docker_host=second_engine.socket, timeout=30))
+    runner = SwarmRunner(engine, AgentProfile(runner="swarm", image="x"))
+    (problem,) = runner.degraded()
+    assert problem == (
+        f"docker swarm: no manager answers at {second_engine.socket}: this engine is a swarm "
+        "worker: point containers.docker_host at a manager"
+    )

@@ -19,6 +19,7 @@ import hashlib
 import logging
 import os
 import threading
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,7 +43,7 @@ from sidekick.config import AgentProfile, Config
 from sidekick.containers.errors import ContainerError, ErrorCode
 from sidekick.containers.spec import LABEL_PROJECT, LABEL_RUN, container_name
 from sidekick.containers.swarm import SwarmEngine
-from sidekick.containers.swarm_records import ServiceInfo, TaskInfo
+from sidekick.containers.swarm_records import NodeInfo, ServiceInfo, SwarmState, TaskInfo
 from sidekick.errors import AgentAlreadyRunning, RunnerError, RunnerUnavailable, SidekickError
 from sidekick.models import SESSION_PREFIX
 from sidekick.runners import swarm_workspace as ws
@@ -168,12 +169,12 @@ class SwarmRunner:
         state = self.engine.swarm_state()
         if state.manager:
             return []
-        detail = state.error or f"this engine's swarm state is {state.node_state or 'unknown'}"
-        return [f"docker swarm: no manager answers at {self.engine.socket} ({detail})"]
+        return [f"docker swarm: no manager answers at {self.engine.socket}: {_why_not(state)}"]
 
     def nodes_of_agents(self) -> dict[str, str]:
-        """Agent key → the hostname of the node its task runs (or ran) on."""
-        names = {node.id: node.hostname for node in self.engine.nodes()}
+        """Agent key → the node its task runs (or ran) on, by hostname (and id where two
+        nodes share a hostname)."""
+        names = node_names(self.engine.nodes())
         found = {}
         for service in self._services():
             task = self._task(service)
@@ -468,6 +469,40 @@ class SwarmRunner:
         if exc.code in (ErrorCode.NETWORK_ERROR, ErrorCode.PERMISSION_DENIED):
             return _unavailable(self.engine, exc, key)
         return exc
+
+
+def agent_nodes(config: Config) -> dict[str, str]:
+    """Where each swarm agent runs, for ``sidekick status``; empty without swarm profiles
+    or when no manager answers (``sidekick check`` says that)."""
+    profiles = [name for name, p in config.agents.items() if p.runner == "swarm"]
+    if not profiles:
+        return {}
+    engine = SwarmEngine(config.containers)
+    try:
+        return SwarmRunner.from_config(config, profiles[0], engine).nodes_of_agents()
+    except (ContainerError, RunnerUnavailable) as exc:
+        logger.info("no node names: %s", exc)
+        return {}
+    finally:
+        engine.close()
+
+
+def node_names(nodes: list[NodeInfo]) -> dict[str, str]:
+    counts = Counter(node.hostname for node in nodes)
+    return {
+        n.id: n.hostname if counts[n.hostname] == 1 else f"{n.hostname} ({n.id[:12]})"
+        for n in nodes
+    }
+
+
+def _why_not(state: SwarmState) -> str:
+    if state.node_state == "unreachable":
+        return state.error
+    if state.node_state == "inactive":
+        return "this engine is in no swarm (run docker swarm init, or join one)"
+    if state.active:
+        return "this engine is a swarm worker: point containers.docker_host at a manager"
+    return state.error or f"the engine's swarm state is {state.node_state or 'unknown'}"
 
 
 def task_exit_code(task: TaskInfo) -> int:

@@ -49,11 +49,15 @@ def test_a_rename_save_of_the_csv_appears_in_the_open_page_within_a_second_witho
         log_in(page, dashboard)
         expect(row(page, "alpha").locator(".status")).to_have_text("In Progress")
         page.evaluate("window.sameDocument = true")
+        page.evaluate("window.gamma = document.querySelector('tr[data-project=\"gamma\"]')")
         saved = time.monotonic()
         dashboard.world.save([*ROWS[:3], "delta,4,Blocked,,,Added by a save,,,"])
         page.wait_for_selector('tr[data-project="delta"]', timeout=5_000)
         seen = time.monotonic() - saved
         assert page.evaluate("window.sameDocument") is True, "the page was reloaded"
+        # Only what changed is sent: the untouched row is the same element as before.
+        same = "window.gamma === document.querySelector('tr[data-project=\"gamma\"]')"
+        assert page.evaluate(same) is True
         assert seen < 1.0, f"the save showed after {seen:.2f} s"
         expect(page.locator(".findings")).to_have_count(0)
 

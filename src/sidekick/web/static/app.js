@@ -2,10 +2,44 @@
 // rendered. Agent output is only ever set as text, never parsed as HTML.
 "use strict";
 
+function rowFrom(html) {
+  const template = document.createElement("template");
+  template.innerHTML = html.trim();
+  return template.content.firstElementChild;
+}
+
+// An update holds the rows that changed, rendered and escaped by the server's
+// templates, and the order of all rows when it changed (rows not in it are gone).
+function applyUpdate(box, update) {
+  document.getElementById("live-meta").innerHTML = update.meta;
+  document.getElementById("live-extras").innerHTML = update.extras;
+  const body = box.querySelector("table.projects tbody");
+  const rows = new Map([...body.rows].map((row) => [row.dataset.project, row]));
+  for (const [name, html] of Object.entries(update.rows)) {
+    const row = rowFrom(html);
+    const old = rows.get(name);
+    if (old) {
+      old.replaceWith(row);
+    } else {
+      body.appendChild(row);
+    }
+    rows.set(name, row);
+  }
+  if (update.order) {
+    const wanted = new Set(update.order);
+    rows.forEach((row, name) => {
+      if (!wanted.has(name)) {
+        row.remove();
+      }
+    });
+    update.order.forEach((name) => body.appendChild(rows.get(name)));
+  }
+}
+
 function followProjects(box) {
   const events = new EventSource(box.dataset.live);
   events.addEventListener("projects", (event) => {
-    box.innerHTML = event.data; // already rendered and escaped by the server's templates
+    applyUpdate(box, JSON.parse(event.data));
     box.dataset.updates = String(Number(box.dataset.updates || "0") + 1);
   });
 }

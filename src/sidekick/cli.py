@@ -306,6 +306,18 @@ def cmd_dockerfile(args: argparse.Namespace) -> int:
     return run_dockerfile(_config(args), DockerfileRequest(args.project, *options))
 
 
+def _investigate_options(command: argparse.ArgumentParser) -> None:
+    from sidekick.insight.options import investigate_options
+
+    investigate_options(command)
+
+
+def cmd_investigate(args: argparse.Namespace) -> int:
+    from sidekick.insight.investigate_command import run_investigate
+
+    return run_investigate(_config(args), args.target, args.question, args.timeout)
+
+
 # --- web (sidekick.web) -------------------------------------------------------------
 
 
@@ -332,6 +344,7 @@ _COMMANDS: list[tuple[str, Command, str, Callable[[argparse.ArgumentParser], Non
     ("context", cmd_context, "how a project is containerised, and its commands", _context_options),
     ("insight", cmd_insight, "what runs in containers: health, load, problems", _insight_options),
     ("dockerfile", cmd_dockerfile, "a checked Dockerfile for a project", _dockerfile_options),
+    ("investigate", cmd_investigate, "an agent diagnoses a container", _investigate_options),
     ("prod", cmd_prod, "production: detect, status, logs, restart, deploy", _prod_options),
     ("web", cmd_web, "serve the dashboard and /metrics", _web_options),
 ]

@@ -52,6 +52,7 @@ from sidekick.planner import (
     plan,
 )
 from sidekick.priorities.base import PrioritySource
+from sidekick.production.auto import AfterRun
 from sidekick.runners.base import LiveAgent, Runner, read_exit_status
 from sidekick.state import RunEnd, StateStore
 
@@ -100,6 +101,8 @@ class Reconciler:
         self.new_run_id = new_run_id
         self._notes_written: dict[str, str] | None = None
         self._adopting = True
+        # Production's part of a Complete run: files not deployed, the opt-in auto deploy.
+        self.after_run = AfterRun(config, store, clock)
 
     def tick(self) -> TickResult:
         result = TickResult()
@@ -387,6 +390,8 @@ class Reconciler:
         log_text = _read_log(run.log_path)
         outcome_facts = claude_code.parse_result(log_text)
         status, note = _outcome(exit_code, outcome_facts, log_text)
+        if status is ProjectStatus.COMPLETE:
+            note = self.after_run.note(run.project, run.run_id, note)
         reason = note
         end = RunEnd("finished", self.clock(), exit_code, reason, status.value)
         end = _with_result(end, outcome_facts)

@@ -7,15 +7,16 @@ import logging
 import sys
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TextIO
 
 from sidekick.config import Config
 from sidekick.containers.engine import ContainerEngine
+from sidekick.insight.investigate import last_report
 from sidekick.insight.releases import last_release
 from sidekick.insight.render import render_report, to_json, watch
-from sidekick.insight.report import InsightCollector, Release
+from sidekick.insight.report import ContainerInsight, InsightCollector, Release
 from sidekick.insight.targets import resolve_targets
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def run_insight(config: Config, request: InsightRequest, out: TextIO | None = No
         collector = InsightCollector(engine, releases=_releases(config, request.targets))
         if request.watch:
             return _watch(collector, names, request, out)
-        reports = collector.collect(names)
+        reports = [_with_investigation(config, r) for r in collector.collect(names)]
         now = datetime.now(UTC)
         text = json.dumps(to_json(reports, now), indent=2) if request.as_json else None
         out.write((text or render_report(reports, color=out.isatty())) + "\n")
@@ -67,6 +68,13 @@ def _watch(
     except KeyboardInterrupt:
         stop.set()
     return 0
+
+
+def _with_investigation(config: Config, report: ContainerInsight) -> ContainerInsight:
+    found = last_report(config, report.name) or (
+        last_report(config, report.project) if report.project else ""
+    )
+    return replace(report, investigation=found) if found else report
 
 
 def _releases(config: Config, targets: Sequence[str]) -> dict[str, Release]:

@@ -30,3 +30,11 @@ def dockerfile_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--check", action="store_true", help="build and start it before anything")
     command.add_argument("--base-image", help="the BASE_IMAGE build argument for --check")
     command.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def investigate_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("target", metavar="TARGET", help="a project or a container name")
+    command.add_argument("question", nargs="?", default="", help="what to find out")
+    command.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds before the run is stopped"
+    )

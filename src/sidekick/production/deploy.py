@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import shutil
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -82,7 +82,8 @@ class Outcome:
     detail: str
     release: str = ""
     plan: DeployPlan | None = None
-    steps: list[str] = field(default_factory=list)
+    why: str = ""
+    back_on: str = ""
 
 
 class Deployer:
@@ -212,7 +213,7 @@ class Deployer:
         state = "runs" if back.healthy else "was restored to, but is not healthy on,"
         detail = f"{release.name} failed: {why}; production {state} {name} again"
         self.store.finish(self.target.name, release.number, ROLLED_BACK, detail)
-        return Outcome(FAILED, detail, release.name, plan)
+        return Outcome(FAILED, detail, release.name, plan, why=why, back_on=name)
 
     def _undo(self, where: Path, journal: Journal, *, smoke_too: bool = False) -> Verdict:
         """Back to before the release; health awaited (the smoke checks only on request:

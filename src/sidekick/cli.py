@@ -18,6 +18,7 @@ from sidekick import __version__
 from sidekick.config import Config, load_config
 from sidekick.errors import SidekickError
 from sidekick.models import AgentRun, Finding, Snapshot
+from sidekick.runners.swarm_workspace import read_pushed_branch
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -158,9 +159,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
     for row in rows:
         cost = f"${row['cost_usd']:.4f}" if row["cost_usd"] is not None else "-"
         exit_code = row["exit_code"] if row["exit_code"] is not None else "-"
+        pushed = f"  {row['branch']} {str(row['commit'])[:12]}" if row["branch"] else ""
         print(
             f"{row['started_at']}  {row['run_id']}  {row['state']:<15} exit={exit_code}  "
-            f"{row['outcome'] or '-':<11} {cost:>9}  {row['reason']}"
+            f"{row['outcome'] or '-':<11} {cost:>9}  {row['reason']}{pushed}"
         )
     if not rows:
         print(f"no runs recorded for {args.project!r}")
@@ -172,6 +174,9 @@ def _run_row(run: AgentRun) -> dict[str, object]:
     data["started_at"] = run.started_at.isoformat(timespec="seconds")
     data["ended_at"] = run.ended_at.isoformat(timespec="seconds") if run.ended_at else None
     data.pop("extra", None)
+    # A swarm run with workspace: git pushed a branch; its name and commit are kept by its log.
+    pushed = read_pushed_branch(Path(run.log_path)) if run.log_path else None
+    data["branch"], data["commit"] = (pushed.branch, pushed.commit) if pushed else ("", "")
     return data
 
 

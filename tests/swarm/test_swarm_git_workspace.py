@@ -4,7 +4,9 @@ works on sidekick/<slug>/<run id>, and the branch arrives there with its commit.
 from __future__ import annotations
 
 import io
+import json
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -90,6 +92,23 @@ def test_the_agents_branch_arrives_in_the_bare_remote_with_its_commit(
     assert git("show", f"{pushed.commit}:change.txt", cwd=remote) == "Ship it"
     assert Path(run.log_path).read_text().startswith("the project\n")
     assert not (directory / "change.txt").exists(), "the agent worked in a clone, not here"
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sidekick",
+            "runs",
+            name,
+            "--json",
+            "--config",
+            str(world.config_path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    (row,) = json.loads(shown.stdout)
+    assert (row["branch"], row["commit"]) == (branch, pushed.commit)
 
 
 def test_a_git_profile_with_no_remote_fails_the_row_saying_so(

@@ -45,12 +45,11 @@ READ_ONLY_TOOLS = (
     "Bash(docker events:*)",
     "Bash(docker ps:*)",
 )
+# The agents' own headless command (prompt on stdin, stream-json), with the
+# permissions swapped for read-only ones.
+_HEADLESS = claude_code.DEFAULT_COMMAND[: claude_code.DEFAULT_COMMAND.index("--permission-mode")]
 READ_ONLY_COMMAND: tuple[str, ...] = (
-    "claude",
-    "-p",
-    "--output-format",
-    "stream-json",
-    "--verbose",
+    *_HEADLESS,
     "--permission-mode",
     "default",
     "--allowedTools",

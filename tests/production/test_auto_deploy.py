@@ -28,7 +28,10 @@ FAIL_GATE = ["python3", "-c", "import sys; print('2 failed, 10 passed'); sys.exi
 
 
 @pytest.fixture
-def worlds() -> Iterator[list[World]]:
+def worlds(prod_app: ProdApp, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[World]]:
+    """Worlds whose agents end with the test; the daemon here builds images as the app does."""
+    for name, value in prod_app.env().items():
+        monkeypatch.setenv(name, value)
     made: list[World] = []
     yield made
     for world in made:

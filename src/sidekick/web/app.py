@@ -59,7 +59,7 @@ def make_app(
     app = web.Application(middlewares=[_security_headers, _require_login])
     board = Board(config)
     app[BOARD] = board
-    app[TEMPLATES] = _templates()
+    app[TEMPLATES] = page_templates()
     app[SESSIONS] = sessions or Sessions(config.web.session_seconds)
     app[CREDENTIALS] = credentials
     app[READ_ONLY] = read_only
@@ -90,7 +90,7 @@ def _routes(app: web.Application, read_only: bool) -> None:
         app.router.add_post("/actions", act)
 
 
-def _templates() -> jinja2.Environment:
+def page_templates() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("sidekick.web", "templates"),
         autoescape=True,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import types
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -407,6 +408,9 @@ def _check(config: Config, loader: _Loader) -> None:
     _check_os_limits(config, loader)
 
 
+_SIZE = re.compile(r"^[0-9]+[bkmgBKMG]?$")
+
+
 def _check_swarm(name: str, profile: AgentProfile, loader: _Loader) -> None:
     if profile.workspace not in ("bind", "git"):
         raise loader.error(f"agents.{name}.workspace", "must be bind or git")
@@ -414,6 +418,8 @@ def _check_swarm(name: str, profile: AgentProfile, loader: _Loader) -> None:
         raise loader.error(f"agents.{name}.image", "a swarm profile must name its image")
     if profile.reserve_cpus is not None and profile.reserve_cpus <= 0:
         raise loader.error(f"agents.{name}.reserve_cpus", "must be above 0")
+    if profile.reserve_memory is not None and not _SIZE.match(profile.reserve_memory):
+        raise loader.error(f"agents.{name}.reserve_memory", "must be a size such as 512m or 2g")
 
 
 def _check_placeholders(name: str, profile: AgentProfile, loader: _Loader) -> None:

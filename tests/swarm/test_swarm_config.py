@@ -47,6 +47,7 @@ def test_a_swarm_profile_reads_placement_reservations_and_workspace(tmp_path: Pa
         ({"runner": "swarm"}, "agents.default.image"),
         ({"runner": "swarm", "image": "a", "workspace": "nfs"}, "agents.default.workspace"),
         ({"runner": "swarm", "image": "a", "reserve_cpus": 0}, "agents.default.reserve_cpus"),
+        ({"runner": "swarm", "image": "a", "reserve_memory": "2t"}, "reserve_memory"),
         ({"runner": "kubernetes"}, "agents.default.runner"),
         ({"runner": "swarm", "image": "a", "gpu_resources": {"GPU": "x"}}, "gpu_resources"),
     ],

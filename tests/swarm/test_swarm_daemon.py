@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from sidekick.containers.swarm import SwarmEngine
 from sidekick.models import ProjectStatus, slugify
 from tests.swarm.helpers import swarm_daemon, swarm_world, tick_until, unique
@@ -67,3 +69,40 @@ def test_a_job_whose_image_is_missing_fails_its_row_saying_so(
     (run,) = store.runs(name)
     assert run.exit_code == 125
     assert "No such image" in Path(run.log_path).read_text()
+
+
+@pytest.mark.parametrize(
+    ("gpu", "profile", "needs"),
+    [
+        ("yes", {}, "needs node.labels.sidekick.gpu==true;"),
+        ("no", {"reserve_memory": "65536g"}, "needs 65536 GiB of memory;"),
+        ("no", {"constraints": ["node.labels.zone==mars"]}, "needs node.labels.zone==mars;"),
+        ("yes", {"gpu_resources": {"NVIDIA-GPU": 1}}, "and 1 NVIDIA-GPU;"),
+    ],
+)
+def test_a_row_no_node_can_take_stays_pending_and_says_why_in_last_update(
+    base_image: str,
+    instance: str,
+    swarm_engine: SwarmEngine,
+    tmp_path: Path,
+    gpu: str,
+    profile: dict[str, Any],
+    needs: str,
+) -> None:
+    name = unique("nowhere")
+    world = swarm_world(
+        tmp_path,
+        [name],
+        ["true"],
+        base_image,
+        instance,
+        profile_extra=profile,
+        rows=[f"{name},1,Pending,,,,,{gpu},"],
+    )
+    daemon, _ = swarm_daemon(world.config())
+    tick_until(daemon, lambda: "no swarm node can take it" in world.rows()[name].last_update)
+    row = world.rows()[name]
+    assert row.status is P.PENDING
+    assert "waiting to start" in row.last_update
+    assert needs in row.last_update
+    assert swarm_engine.services() == []

@@ -99,6 +99,9 @@ class NodeInfo:
     availability: str
     labels: Mapping[str, str] = field(default_factory=dict)
     address: str = ""
+    nano_cpus: int = 0
+    memory_bytes: int = 0
+    generic_resources: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def gpu(self) -> bool:
@@ -112,6 +115,7 @@ class NodeInfo:
     def from_api(cls, raw: Mapping[str, Any]) -> NodeInfo:
         spec = raw.get("Spec") or {}
         status = raw.get("Status") or {}
+        resources = (raw.get("Description") or {}).get("Resources") or {}
         return cls(
             id=str(raw["ID"]),
             hostname=str((raw.get("Description") or {}).get("Hostname", "")),
@@ -120,6 +124,9 @@ class NodeInfo:
             availability=str(spec.get("Availability", "")),
             labels=dict(spec.get("Labels") or {}),
             address=str(status.get("Addr", "")),
+            nano_cpus=int(resources.get("NanoCPUs") or 0),
+            memory_bytes=int(resources.get("MemoryBytes") or 0),
+            generic_resources=_generic(resources.get("GenericResources") or []),
         )
 
 
@@ -133,6 +140,21 @@ class SecretInfo:
     def from_api(cls, raw: Mapping[str, Any]) -> SecretInfo:
         spec = raw.get("Spec") or {}
         return cls(str(raw["ID"]), str(spec.get("Name", "")), dict(spec.get("Labels") or {}))
+
+
+def _generic(entries: list[Mapping[str, Any]]) -> dict[str, int]:
+    """A node's generic resources by kind: a discrete count, or how many named ones."""
+    counts: dict[str, int] = {}
+    for entry in entries:
+        discrete = entry.get("DiscreteResourceSpec")
+        named = entry.get("NamedResourceSpec")
+        if discrete:
+            kind = str(discrete.get("Kind", ""))
+            counts[kind] = counts.get(kind, 0) + int(discrete.get("Value") or 0)
+        elif named:
+            kind = str(named.get("Kind", ""))
+            counts[kind] = counts.get(kind, 0) + 1
+    return counts
 
 
 def parse_time(text: object) -> datetime | None:

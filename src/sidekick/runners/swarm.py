@@ -49,7 +49,7 @@ from sidekick.models import SESSION_PREFIX
 from sidekick.runners import swarm_workspace as ws
 from sidekick.runners.agent_wrapper import write_exit_status
 from sidekick.runners.base import LaunchSpec, LiveAgent, read_exit_status, write_private
-from sidekick.runners.swarm_placement import no_taker_reason, placement_for, takers
+from sidekick.runners.swarm_placement import JobPlacement, no_taker_reason, placement_for, takers
 
 logger = logging.getLogger(__name__)
 
@@ -189,7 +189,7 @@ class SwarmRunner:
         spec: LaunchSpec,
         workspace: _Workspace,
         references: list[SecretReference],
-        placement: Any,
+        placement: JobPlacement,
     ) -> dict[str, Any]:
         """create_service's arguments: a one-task job that never restarts, labelled."""
         env, hosts = self._environment(spec, workspace)
@@ -207,7 +207,7 @@ class SwarmRunner:
         )
         task = TaskTemplate(
             container,
-            resources=self._resources(placement.generic_resources),
+            resources=self._resources(placement),
             restart_policy=RestartPolicy(condition="none"),
             placement=Placement(constraints=list(placement.constraints)),
         )
@@ -227,26 +227,27 @@ class SwarmRunner:
         }
         return self.engine.own_labels(own)
 
-    def _placement(self, spec: LaunchSpec) -> Any:
+    def _placement(self, spec: LaunchSpec) -> JobPlacement:
         """The job's placement; refused (the row waits, saying why) when no node meets it."""
         profile = self.profile
-        placement = placement_for(spec.gpu, profile.constraints, profile.gpu_resources)
+        reserve = (_nano_cpus(profile.reserve_cpus), _bytes(profile.reserve_memory))
+        placement = placement_for(spec.gpu, profile.constraints, profile.gpu_resources, reserve)
         try:
             nodes = self.engine.nodes()
         except ContainerError as exc:
             raise RunnerUnavailable(spec.key, f"docker swarm: {exc.engine_message}") from exc
-        if not takers(nodes, placement.constraints):
-            raise RunnerUnavailable(spec.key, no_taker_reason(nodes, placement.constraints))
+        if not takers(nodes, placement):
+            raise RunnerUnavailable(spec.key, no_taker_reason(nodes, placement))
         return placement
 
-    def _resources(self, generic: Mapping[str, int]) -> Resources | None:
-        profile = self.profile
-        cpus = int(profile.reserve_cpus * NANO) if profile.reserve_cpus else None
-        memory = int(parse_bytes(profile.reserve_memory)) if profile.reserve_memory else None
-        if cpus is None and memory is None and not generic:
+    def _resources(self, placement: JobPlacement) -> Resources | None:
+        generic = placement.generic_resources
+        if not (placement.nano_cpus or placement.memory_bytes or generic):
             return None
         return Resources(
-            cpu_reservation=cpus, mem_reservation=memory, generic_resources=dict(generic) or None
+            cpu_reservation=placement.nano_cpus or None,
+            mem_reservation=placement.memory_bytes or None,
+            generic_resources=dict(generic) or None,
         )
 
     def _image(self, spec: LaunchSpec) -> str:
@@ -510,6 +511,14 @@ def task_exit_code(task: TaskInfo) -> int:
     if task.exit_code is not None and (task.exit_code != 0 or task.state == "complete"):
         return task.exit_code
     return 0 if task.state == "complete" else ENGINE_FAILURE_EXIT
+
+
+def _nano_cpus(cpus: float | None) -> int:
+    return int(cpus * NANO) if cpus else 0
+
+
+def _bytes(size: str | None) -> int:
+    return int(parse_bytes(size)) if size else 0
 
 
 def _claude_files(config_dir: Path) -> dict[str, bytes]:

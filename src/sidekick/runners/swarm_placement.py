@@ -22,19 +22,43 @@ _CONSTRAINT = re.compile(r"^\s*(node\.[A-Za-z0-9_.\-]+)\s*(==|!=)\s*(.*?)\s*$")
 
 
 @dataclass(frozen=True)
-class Placement:
+class JobPlacement:
     constraints: tuple[str, ...]
     generic_resources: dict[str, int]
+    nano_cpus: int = 0
+    memory_bytes: int = 0
+
+    def fits(self, node: NodeInfo) -> bool:
+        """The node is big enough for the job's reservations (when idle)."""
+        kinds = node.generic_resources
+        return (
+            node.nano_cpus >= self.nano_cpus
+            and node.memory_bytes >= self.memory_bytes
+            and all(kinds.get(kind, 0) >= count for kind, count in self.generic_resources.items())
+        )
+
+    def wants(self) -> str:
+        parts = list(self.constraints)
+        if self.nano_cpus:
+            parts.append(f"{self.nano_cpus / 1e9:g} CPUs")
+        if self.memory_bytes:
+            parts.append(f"{self.memory_bytes / 2**30:g} GiB of memory")
+        parts.extend(f"{count} {kind}" for kind, count in sorted(self.generic_resources.items()))
+        return " and ".join(parts) or "any node"
 
 
 def placement_for(
-    gpu: bool, constraints: Sequence[str], gpu_resources: dict[str, int]
-) -> Placement:
-    """The profile's constraints, plus the GPU label and resources for a GPU row."""
+    gpu: bool,
+    constraints: Sequence[str],
+    gpu_resources: dict[str, int],
+    reserve: tuple[int, int] = (0, 0),
+) -> JobPlacement:
+    """The profile's constraints and reservations (nano CPUs, memory bytes), plus the GPU
+    label and resources for a GPU row."""
     if not gpu:
-        return Placement(tuple(constraints), {})
+        return JobPlacement(tuple(constraints), {}, *reserve)
     chosen = tuple(constraints) if GPU_CONSTRAINT in constraints else (*constraints, GPU_CONSTRAINT)
-    return Placement(chosen, dict(gpu_resources))
+    return JobPlacement(chosen, dict(gpu_resources), *reserve)
 
 
 def node_value(node: NodeInfo, field: str) -> str | None:
@@ -57,16 +81,19 @@ def satisfies(node: NodeInfo, constraint: str) -> bool:
     return (value == wanted) is (operator == "==")
 
 
-def takers(nodes: Iterable[NodeInfo], constraints: Sequence[str]) -> list[NodeInfo]:
-    """The ready nodes that meet every constraint."""
-    return [n for n in nodes if n.ready and all(satisfies(n, c) for c in constraints)]
+def takers(nodes: Iterable[NodeInfo], placement: JobPlacement) -> list[NodeInfo]:
+    """The ready nodes that meet every constraint and are big enough."""
+    return [
+        n
+        for n in nodes
+        if n.ready and placement.fits(n) and all(satisfies(n, c) for c in placement.constraints)
+    ]
 
 
-def no_taker_reason(nodes: Sequence[NodeInfo], constraints: Sequence[str]) -> str:
-    """Why no node can take the job, naming the constraints and the nodes there are."""
-    wanted = " and ".join(constraints) or "any node"
+def no_taker_reason(nodes: Sequence[NodeInfo], placement: JobPlacement) -> str:
+    """Why no node can take the job, naming what it needs and the nodes there are."""
     seen = ", ".join(_describe(n) for n in nodes) or "none"
-    return f"no swarm node can take it (needs {wanted}; nodes: {seen})"
+    return f"no swarm node can take it (needs {placement.wants()}; nodes: {seen})"
 
 
 def _describe(node: NodeInfo) -> str:

@@ -210,6 +210,7 @@ class Daemon:
             self._retry_soon()
             return
         self._beat.last_reconcile_at = started
+        self._beat.last_reconcile_seconds = time.time() - started
         self._beat.last_reconcile_ok = True
         self._beat.last_error = ""
         if result.snapshot is not None:

@@ -30,6 +30,8 @@ class Heartbeat:
     thread_restarts: dict[str, int] = field(default_factory=dict)
     last_reconcile_at: float | None = None
     last_reconcile_ok: bool = True
+    # Seconds the last reconcile took (the dashboard's /metrics shows it).
+    last_reconcile_seconds: float = 0.0
     last_error: str = ""
     degraded: list[str] = field(default_factory=list)
     stopped: bool = False

@@ -60,6 +60,11 @@ def test_a_rename_save_of_the_csv_appears_in_the_open_page_within_a_second_witho
         assert page.evaluate(same) is True
         assert seen < 1.0, f"the save showed after {seen:.2f} s"
         expect(page.locator(".findings")).to_have_count(0)
+        # What the live updates built is what a new page shows.
+        rows = "[...document.querySelectorAll('table.projects tbody tr')].map(r => r.outerHTML)"
+        live = page.evaluate(rows)
+        page.reload()
+        assert page.evaluate(rows) == live
 
 
 def test_a_running_agents_output_streams_into_its_page_as_text(

@@ -22,8 +22,18 @@ def _past_run(store: StateStore, project: str, day: int, cost: float) -> None:
     started = datetime(2026, 11, day, 9, 0, tzinfo=UTC)
     run = AgentRun(f"{project}-{day}", project, f"sidekick-{project}", ("claude",), started)
     store.begin_run(run)
-    end = RunEnd("finished", started.replace(hour=10), 0, "complete", "Complete", "sess-1", 7,
-                 1200, 340, cost)  # fmt: skip
+    end = RunEnd(
+        "finished",
+        started.replace(hour=10),
+        0,
+        "complete",
+        "Complete",
+        "sess-1",
+        7,
+        1200,
+        340,
+        cost,
+    )
     store.end_run(run.run_id, end)
 
 

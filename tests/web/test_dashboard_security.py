@@ -13,8 +13,24 @@ from tests.web.conftest import log_in, screenshot
 from tests.web.dashboard import TOKEN, USER, Dashboard, running_dashboard
 
 ROWS = ["alpha,1,Pending,,,Secret plans for alpha,,,", "beta,2,Failed,,,Retry beta,,,"]
-DATA_PATHS = ["/", "/project?name=alpha", "/agents", "/costs", "/health", "/events", "/metrics",
-              "/output?name=alpha"]  # fmt: skip
+DATA_PATHS = [
+    "/",
+    "/project?name=alpha",
+    "/agents",
+    "/costs",
+    "/health",
+    "/events",
+    "/metrics",
+    "/output?name=alpha",
+]
+
+METRICS = (
+    "sidekick_agents_running",
+    "sidekick_daemon_healthy",
+    "sidekick_cost_usd",
+    "sidekick_reconcile_duration_seconds",
+    "sidekick_watcher_alive 1.0",
+)
 
 
 def _no_data(status: int, body: str) -> None:
@@ -48,7 +64,8 @@ def test_a_token_as_bearer_reads_the_metrics(
         )
         assert response.status == 200
         text = response.text()
-        assert "sidekick_agents_running" in text and "sidekick_daemon_healthy" in text
+        for metric in METRICS:
+            assert metric in text
         assert 'sidekick_runs_total{outcome="",state="running"} 1.0' in text
         # A bearer token reads; it never changes anything.
         form = {"action": "stop", "project": "alpha", "csrf": "x"}
@@ -64,8 +81,10 @@ def test_a_form_without_the_csrf_token_is_refused(
     with running_dashboard(tmp_path, worlds, ROWS) as dashboard:
         log_in(page, dashboard)
         expect(page.locator('tr[data-project="alpha"] .status')).to_have_text("In Progress")
-        for form in ({"action": "requeue", "project": "beta"},
-                     {"action": "requeue", "project": "beta", "csrf": "forged"}):  # fmt: skip
+        for form in (
+            {"action": "requeue", "project": "beta"},
+            {"action": "requeue", "project": "beta", "csrf": "forged"},
+        ):
             response = page.request.post(dashboard.url + "/actions", form=form, max_redirects=0)
             assert response.status == 403
             assert "CSRF" in response.text()

@@ -50,6 +50,8 @@ class DaemonCollector(Collector):
             age = now - beat.last_reconcile_at
             yield _gauge("sidekick_last_reconcile_age_seconds", "Since the last reconcile", age)
         yield _gauge("sidekick_last_reconcile_ok", "1 when it worked", beat.last_reconcile_ok)
+        took = beat.last_reconcile_seconds
+        yield _gauge("sidekick_reconcile_duration_seconds", "What the last reconcile took", took)
         yield _gauge("sidekick_degraded", "Degraded runtimes or source", len(beat.degraded))
         dead_watcher = any(name.startswith("watch:") for name in beat.dead_threads)
         watcher = bool(beat.watcher_mode) and not dead_watcher

@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 
 from tests.daemon.world import World
 from tests.web.conftest import log_in, screenshot
-from tests.web.dashboard import USER, running_dashboard
+from tests.web.dashboard import TOKEN, USER, running_dashboard
 
 ROWS = [
     "alpha,1,Pending,,,Ship the login page,2026-12-31,,",
@@ -126,3 +126,21 @@ def test_read_only_mode_shows_no_action(page: Page, worlds: list[World], tmp_pat
         response = page.goto(dashboard.url + "/actions/confirm?action=stop&project=alpha")
         assert response is not None and response.status == 404
         screenshot(page, "read-only")
+
+
+def test_the_keyboard_alone_logs_in_and_moves_between_pages(
+    page: Page, worlds: list[World], tmp_path: Path
+) -> None:
+    with running_dashboard(tmp_path, worlds, ROWS[:1]) as dashboard:
+        page.goto(dashboard.url + "/")
+        page.keyboard.press("Tab")  # the skip link
+        page.keyboard.press("Tab")
+        page.keyboard.type(USER)
+        page.keyboard.press("Tab")
+        page.keyboard.type(TOKEN)
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("heading", name="Projects")).to_be_visible()
+        for _ in range(3):  # skip link, Projects, Agents
+            page.keyboard.press("Tab")
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("heading", name="Agents")).to_be_visible()

@@ -43,6 +43,8 @@ install_engine() {
         say "installing docker.io"
         apt_install docker.io iptables
     fi
+    # The swarm tests start a second engine in a network namespace of its own.
+    command -v ip >/dev/null 2>&1 || apt_install iproute2
 }
 
 start_engine() {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -109,3 +111,26 @@ def test_the_cost_chart_scales_the_highest_day_to_the_full_height() -> None:
     bars = bar_chart([("2026-11-01", 1.0), ("2026-11-02", 4.0), ("2026-11-03", 0.0)])
     assert [b["height"] for b in bars] == [50.0, 200.0, 0.0]
     assert bar_chart([]) == []
+
+
+def _sidekick(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "sidekick", *args]
+    return subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False)
+
+
+def test_sidekick_web_hash_prints_a_line_that_logs_in_with_the_password(tmp_path: Path) -> None:
+    done = _sidekick("web", "--hash", "bob", stdin=PASSWORD + "\n")
+    assert done.returncode == 0, done.stderr
+    line = done.stdout.strip()
+    assert line.startswith("bob:pbkdf2_sha256$") and PASSWORD not in line
+    secret = tmp_path / "dashboard.secret"
+    secret.write_text(line + "\n")
+    assert check_login(read_credentials(secret), "bob", PASSWORD) == "bob"
+
+
+def test_sidekick_web_without_a_secret_file_refuses_to_start(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("web:\n  port: 8799\n")
+    done = _sidekick("web", "--config", str(config))
+    assert done.returncode == 1
+    assert "web.secret_file: is required" in done.stderr

@@ -13,7 +13,7 @@ from typing import TextIO
 
 from sidekick.config import Config
 from sidekick.containers.engine import ContainerEngine
-from sidekick.insight.investigate import last_report
+from sidekick.insight.kept import last_report
 from sidekick.insight.releases import last_release
 from sidekick.insight.render import render_report, to_json, watch
 from sidekick.insight.report import ContainerInsight, InsightCollector, Release

@@ -23,6 +23,7 @@ from sidekick.claude_code import AgentResult
 from sidekick.config import Config
 from sidekick.containers.engine import ContainerEngine
 from sidekick.insight.evidence import evidence_pack
+from sidekick.insight.kept import investigations_dir
 from sidekick.insight.report import ContainerInsight, InsightCollector
 from sidekick.insight.targets import resolve_targets
 from sidekick.launch import read_api_key
@@ -83,23 +84,6 @@ class Investigation:
     def summary(self) -> str:
         first = next((ln.strip() for ln in self.answer.splitlines() if ln.strip()), "")
         return first or "no answer"
-
-
-def investigations_dir(config: Config) -> Path:
-    return config.daemon.state_dir / "investigations"
-
-
-def last_report(config: Config, name: str) -> str:
-    """The newest investigation's first answer line for a container or project, or ""."""
-    directory = investigations_dir(config) / slugify(name)
-    reports = sorted(directory.glob("*/REPORT.md"), key=lambda p: p.stat().st_mtime)
-    if not reports:
-        return ""
-    text = reports[-1].read_text(encoding="utf-8", errors="replace")
-    marker = "## Answer\n"
-    answer = text.split(marker, 1)[1] if marker in text else ""
-    first = next((ln.strip() for ln in answer.splitlines() if ln.strip()), "")
-    return f"{first} ({reports[-1]})" if first else ""
 
 
 @dataclass

@@ -166,11 +166,8 @@ def _service_of(process: Process) -> Service | None:
     return None
 
 
-def read_ports(
-    raw: Mapping[str, Any], processes: Sequence[Process], proc_root: Path = PROC_ROOT
-) -> Ports:
-    """Ports from an inspect document and, where visible, the host's /proc of its processes."""
-    listening, note = listening_ports(processes, proc_root)
+def read_ports(raw: Mapping[str, Any], listening: tuple[int, ...] | None, note: str = "") -> Ports:
+    """Ports from an inspect document, with the listening ones read from /proc (or why not)."""
     return Ports(_published(raw), _exposed(raw), listening, note)
 
 

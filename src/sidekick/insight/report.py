@@ -17,9 +17,11 @@ from sidekick.insight.health import Health, read_health
 from sidekick.insight.load import Load, read_load
 from sidekick.insight.problems import Facts, Problem, Thresholds, find_problems, worst_first
 from sidekick.insight.processes import (
+    PROC_ROOT,
     Ports,
     Process,
     Service,
+    listening_ports,
     processes_from_top,
     read_ports,
     recognise_services,
@@ -91,22 +93,27 @@ class InsightCollector:
 
     def collect(self, names: Sequence[str]) -> list[ContainerInsight]:
         now = self.clock()
-        if self._host_memory is None:
-            self._host_memory = observe.host_memory(self.engine)
-        inspected = _parallel(lambda n: observe.inspect_raw(self.engine, n), names)
-        raws = {n: r for n, r in inspected.items() if not isinstance(r, ContainerError)}
-        running = [n for n, r in raws.items() if _running(r)]
-        tops = _parallel(lambda n: observe.top(self.engine, n), running)
-        stats = observe.stats_of_many(self.engine, running, WORKERS)
-        window = max(EVENTS_WINDOW, self.thresholds.restart_window)
-        events = _events_by_name(self.engine, list(raws), now - window, now)
+        with ThreadPoolExecutor(max_workers=1) as background:
+            # A one-shot sample waits for the engine's next collection tick (up to a
+            # second): asked first, so everything else is read in the meantime.
+            pending = background.submit(observe.stats_of_many, self.engine, list(names), WORKERS)
+            if self._host_memory is None:
+                self._host_memory = observe.host_memory(self.engine)
+            inspected = _parallel(lambda n: observe.inspect_raw(self.engine, n), names)
+            raws = {n: r for n, r in inspected.items() if not isinstance(r, ContainerError)}
+            running = [n for n, r in raws.items() if _running(r)]
+            insides = _parallel(lambda n: _look_inside(self.engine, n), running)
+            window = max(EVENTS_WINDOW, self.thresholds.restart_window)
+            events = _events_by_name(self.engine, list(raws), now - window, now)
+            stats = pending.result()
         reports = []
         for name in names:
             raw = inspected[name]
             if isinstance(raw, ContainerError):
                 reports.append(ContainerInsight(name, notes=(str(raw),)))
                 continue
-            parts = _Parts(raw, tops.get(name), stats.get(name), events.get(_name(raw), []))
+            sample = stats.get(name) if name in insides else None
+            parts = _Parts(raw, insides.get(name), sample, events.get(_name(raw), []))
             reports.append(self._one(parts, now))
         return reports
 
@@ -115,10 +122,11 @@ class InsightCollector:
         name = _name(raw)
         health = read_health(raw, parts.events)
         notes: list[str] = []
-        processes = _processes(parts.top, notes, health.state)
-        ports = read_ports(raw, processes)
-        if ports.listening_note and processes:
-            notes.append(ports.listening_note)
+        inside = _inside(parts.inside, notes, health.state)
+        processes = inside.processes
+        ports = read_ports(raw, inside.listening, inside.note)
+        if inside.note and processes:
+            notes.append(inside.note)
         if health.restart_count and not any(e.action == "die" for e in health.events):
             notes.append(EVENTS_GONE)
         load = self._load(name, parts.stats, health, notes)
@@ -177,23 +185,36 @@ class InsightCollector:
 
 
 @dataclass(frozen=True)
+class _Inside:
+    """What runs inside: processes from top, listening ports from /proc (or why not)."""
+
+    processes: tuple[Process, ...] = ()
+    listening: tuple[int, ...] | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class _Parts:
     raw: dict[str, Any]
-    top: observe.TopTable | ContainerError | None
+    inside: _Inside | ContainerError | None
     stats: dict[str, Any] | ContainerError | None
     events: list[EngineEvent]
 
 
-def _processes(
-    top: observe.TopTable | ContainerError | None, notes: list[str], state: str
-) -> tuple[Process, ...]:
-    if isinstance(top, ContainerError):
-        notes.append(f"processes unavailable: {top}")
-        return ()
-    if top is None:
+def _look_inside(engine: ContainerEngine, name: str) -> _Inside:
+    processes = processes_from_top(observe.top(engine, name))
+    listening, note = listening_ports(processes, PROC_ROOT)
+    return _Inside(processes, listening, note)
+
+
+def _inside(inside: _Inside | ContainerError | None, notes: list[str], state: str) -> _Inside:
+    if isinstance(inside, ContainerError):
+        notes.append(f"processes unavailable: {inside}")
+        return _Inside()
+    if inside is None:
         notes.append(f"no processes listed: the container is {state}")
-        return ()
-    return processes_from_top(top)
+        return _Inside()
+    return inside
 
 
 def _parallel(fn: Callable[[str], T], names: Sequence[str]) -> dict[str, T | ContainerError]:

@@ -9,7 +9,6 @@ from typing import Any
 
 from sidekick.config import Config
 from sidekick.containers.engine import ContainerEngine
-from sidekick.containers.errors import ContainerError, ErrorCode
 from sidekick.containers.spec import LABEL_PROJECT
 from sidekick.errors import SidekickError
 
@@ -34,38 +33,52 @@ class UnknownTarget(SidekickError):
 def resolve_targets(
     engine: ContainerEngine, config: Config, targets: Sequence[str], *, every: bool
 ) -> list[str]:
-    """Container names in a stable order, each once."""
+    """Container names in a stable order, each once; the engine is listed once for all."""
+    known = _Known(engine)
     names: list[str] = []
     if every:
-        names += _managed(engine, config)
+        names += _managed(engine, config, known)
     for target in targets:
-        found = _target(engine, config, target)
+        found = _target(engine, config, target, known)
         if not found:
             raise UnknownTarget(target)
         names += found
     return list(dict.fromkeys(names))
 
 
-def _managed(engine: ContainerEngine, config: Config) -> list[str]:
+class _Known:
+    """Every container's name and id, from one list call (not one inspect per name)."""
+
+    def __init__(self, engine: ContainerEngine) -> None:
+        rows: list[Any] = engine._call("list", "", lambda api: api.containers(all=True), retry=True)
+        self.names = {str((row.get("Names") or [""])[0]).lstrip("/") for row in rows}
+        self.ids = [str(row.get("Id", "")) for row in rows]
+
+    def __contains__(self, name: str) -> bool:
+        by_id = len(name) >= 12 and any(i.startswith(name) for i in self.ids)
+        return name in self.names or by_id
+
+
+def _managed(engine: ContainerEngine, config: Config, known: _Known) -> list[str]:
     names = [info.name for info in engine.list()]
-    names += [n for n in config.containers.managed_names if _exists(engine, n)]
+    names += [n for n in config.containers.managed_names if n in known]
     for project in config.production:
-        names += _production(engine, config, project)
+        names += _production(engine, config, project, known)
     return sorted(set(names))
 
 
-def _target(engine: ContainerEngine, config: Config, target: str) -> list[str]:
-    if _exists(engine, target):
+def _target(engine: ContainerEngine, config: Config, target: str, known: _Known) -> list[str]:
+    if target in known:
         return [target]
     agents = [info.name for info in engine.list(project=target)]
-    return sorted(agents) + _production(engine, config, target)
+    return sorted(agents) + _production(engine, config, target, known)
 
 
-def _production(engine: ContainerEngine, config: Config, project: str) -> list[str]:
+def _production(engine: ContainerEngine, config: Config, project: str, known: _Known) -> list[str]:
     settings = config.production.get(project)
     if settings is None:
         return []
-    names = [n for n in settings.containers if _exists(engine, n)]
+    names = [n for n in settings.containers if n in known]
     if settings.uses_compose:
         compose = settings.compose_project or (settings.path.name if settings.path else "")
         names += _labelled(engine, f"{COMPOSE_PROJECT_LABEL}={compose}")
@@ -77,13 +90,3 @@ def _labelled(engine: ContainerEngine, label: str) -> list[str]:
         "list", "", lambda api: api.containers(all=True, filters={"label": [label]}), retry=True
     )
     return [str((row.get("Names") or [""])[0]).lstrip("/") for row in rows]
-
-
-def _exists(engine: ContainerEngine, name: str) -> bool:
-    try:
-        engine.inspect(name)
-    except ContainerError as exc:
-        if exc.code is ErrorCode.NOT_FOUND:
-            return False
-        raise
-    return True

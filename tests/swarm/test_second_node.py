@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from sidekick.config import AgentProfile, ContainersConfig
 from sidekick.containers.swarm import SwarmEngine
@@ -169,3 +170,32 @@ def test_a_worker_engine_is_degraded_for_want_of_a_manager(second_engine: Second
         f"docker swarm: no manager answers at {second_engine.socket}: this engine is a swarm "
         "worker: point containers.docker_host at a manager"
     )
+
+
+def test_sidekick_check_is_unhealthy_when_its_engine_is_no_manager(
+    second_engine: SecondEngine, base_image: str, instance: str, tmp_path: Path
+) -> None:
+    name = unique("orphan")
+    world = swarm_world(
+        tmp_path,
+        [name],
+        ["true"],
+        base_image,
+        instance,
+        rows=[f"{name},1,Pending,,,,,,"],
+    )
+    settings = yaml.safe_load(world.config_path.read_text())
+    settings["containers"]["docker_host"] = second_engine.socket
+    world.config_path.write_text(yaml.safe_dump(settings))
+    daemon, _ = swarm_daemon(world.config())
+    daemon.run_once()
+    checked = subprocess.run(
+        [sys.executable, "-m", "sidekick", "check", "--config", str(world.config_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode == 1
+    assert "degraded: docker swarm: no manager answers" in checked.stderr
+    assert "swarm worker" in checked.stderr
+    assert world.rows()[name].status is P.PENDING

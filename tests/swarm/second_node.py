@@ -52,7 +52,8 @@ class SecondEngine:
     def log(self) -> Path:
         return self.root / "dockerd.log"
 
-    def client(self) -> docker.DockerClient:
+    def client(self) -> Any:
+        """The SDK's client for this engine (typed loosely: the SDK has no annotations)."""
         return docker.DockerClient(base_url=self.socket, timeout=120)
 
     def start(self) -> None:

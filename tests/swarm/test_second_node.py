@@ -60,9 +60,9 @@ def _ended_task_node(engine: SwarmEngine, key: str) -> str:
         tasks = engine.tasks(service.id)
         return tasks[0].node_id if tasks and tasks[0].ended else None
 
-    node: str = wait_until(ended, timeout=60, step=0.2)
+    node = wait_until(ended, timeout=60, step=0.2)
     assert engine.tasks(service.id)[0].state == "complete", engine.tasks(service.id)[0]
-    return node
+    return str(node)
 
 
 def _runner(engine: SwarmEngine, image: str, root: Path, **profile: Any) -> SwarmRunner:

@@ -36,7 +36,8 @@ def config(tmp_path: Path, mock: MockServer) -> Iterator[str]:
     key_file = tmp_path / "anthropic_api_key"
     key_file.write_text(KEY + "\n")
     key_file.chmod(0o400)
-    socket = Path("/tmp") / f"sk-inv-{uuid.uuid4().hex[:8]}.sock"
+    socket = Path("/tmp") / f"sk-inv-{uuid.uuid4().hex[:8]}" / "sidekick.sock"
+    socket.parent.mkdir()
     settings = {
         "daemon": {"state_dir": str(tmp_path / "state")},
         "tmux": {"socket": str(socket)},
@@ -46,6 +47,7 @@ def config(tmp_path: Path, mock: MockServer) -> Iterator[str]:
     path.write_text(yaml.safe_dump(settings))
     yield str(path)
     TmuxRunner(socket).end_all()
+    TmuxRunner(socket.with_name("inv.sock")).end_all()
 
 
 def test_an_investigation_reads_the_logs_answers_is_recorded_and_cannot_edit(

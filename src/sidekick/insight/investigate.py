@@ -14,7 +14,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -59,6 +59,9 @@ READ_ONLY_COMMAND: tuple[str, ...] = (
     *EDIT_TOOLS,
 )
 KEY_PREFIX = "sidekick-investigate-"
+# Investigations have a tmux server of their own: the daemon's reconciler would
+# take an agent it has no row for as one to stop.
+SOCKET_NAME = "inv.sock"
 DEFAULT_QUESTION = "What is wrong with this container, why, and what should a person do about it?"
 RUN_TIMEOUT = 600.0
 POLL = 0.5
@@ -86,6 +89,11 @@ class Investigation:
         return first or "no answer"
 
 
+def investigation_socket(config: Config) -> Path:
+    """Beside the agents' socket, with a name no longer than its (so within the OS limit)."""
+    return config.tmux_socket.with_name(SOCKET_NAME)
+
+
 @dataclass
 class Investigator:
     config: Config
@@ -95,6 +103,7 @@ class Investigator:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     timeout: float = RUN_TIMEOUT
     stop: threading.Event | None = None
+    _started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def investigate(self, target: str, question: str = "") -> Investigation:
         names = resolve_targets(self.engine, self.config, [target], every=False)
@@ -129,20 +138,8 @@ class Investigator:
         return LaunchSpec(key, project, run_id, argv, workdir, log_path, env, stdin_path=stdin_path)
 
     def _begin(self, spec: LaunchSpec) -> None:
-        reason = f"investigation of {spec.key.removeprefix(KEY_PREFIX)}"
-        run = AgentRun(
-            spec.run_id,
-            spec.project,
-            spec.key,
-            spec.argv,
-            self.clock(),
-            log_path=str(spec.log_path),
-            runner=self.runner.name,
-            reason=reason,
-        )
-        self.store.begin_run(run)
+        self._started_at = self.clock()
         self.runner.start(spec)
-        self.store.set_state(spec.run_id, "running", reason)
 
     def _wait(self, key: str) -> int | None:
         stop = self.stop or threading.Event()
@@ -186,6 +183,17 @@ class Investigator:
         return investigation
 
     def _record(self, spec: LaunchSpec, facts: AgentResult | None, done: Investigation) -> None:
+        """The run, once it has ended: an open run would look like a lost agent to the daemon."""
+        run = AgentRun(
+            spec.run_id,
+            spec.project,
+            spec.key,
+            spec.argv,
+            self._started_at,
+            log_path=str(spec.log_path),
+            runner=self.runner.name,
+        )
+        self.store.begin_run(run)
         state = "finished" if done.exit_code is not None else "stopped"
         reason = f"investigation: {done.summary()}"[:300]
         end = RunEnd(state, self.clock(), done.exit_code, reason, "Investigated")

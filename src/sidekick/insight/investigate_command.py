@@ -7,8 +7,8 @@ from typing import TextIO
 
 from sidekick.config import Config
 from sidekick.containers.engine import ContainerEngine
-from sidekick.insight.investigate import Investigator
-from sidekick.runners.choose import build_runner
+from sidekick.insight.investigate import Investigator, investigation_socket
+from sidekick.runners.tmux import TmuxRunner
 from sidekick.state import StateStore
 
 
@@ -19,7 +19,8 @@ def run_investigate(
     engine = ContainerEngine(config.containers)
     store = StateStore(config.daemon.state_dir / "sidekick.db")
     try:
-        investigator = Investigator(config, build_runner(config), store, engine, timeout=timeout)
+        runner = TmuxRunner(investigation_socket(config))
+        investigator = Investigator(config, runner, store, engine, timeout=timeout)
         done = investigator.investigate(target, question)
     finally:
         store.close()

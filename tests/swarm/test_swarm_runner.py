@@ -10,7 +10,7 @@ import pytest
 
 from sidekick.config import AgentProfile, ContainersConfig
 from sidekick.containers.swarm import SwarmEngine
-from sidekick.errors import RunnerUnavailable
+from sidekick.errors import AgentAlreadyRunning, RunnerError, RunnerUnavailable
 from sidekick.runners.base import LaunchSpec, LiveAgent
 from sidekick.runners.swarm import SwarmRunner
 from tests.runners.helpers import WAIT_FOR_RELEASE, make_spec, release, wait_for, write_script
@@ -159,3 +159,51 @@ def test_swarm_is_degraded_when_no_manager_answers(tmp_path: Path) -> None:
     runner = SwarmRunner(engine, AgentProfile(runner="swarm", image="x"))
     (problem,) = runner.degraded()
     assert problem.startswith(f"docker swarm: no manager answers at {socket}")
+
+
+PROMPT_PIECE = "$(rm -rf /) `id` ; 'quoted' \"double\" -- --help Бэкенд 日本語 \\n\n"
+
+
+@pytest.mark.parametrize("size", [0, 1, 140_000, 511_999])
+def test_a_prompt_reaches_the_job_on_stdin_as_data(
+    swarm_engine: SwarmEngine, base_image: str, tmp_path: Path, size: int
+) -> None:
+    runner = swarm_runner(swarm_engine, base_image, tmp_path)
+    prompt = (PROMPT_PIECE * (size // len(PROMPT_PIECE.encode()) + 1)).encode()[:size]
+    stdin = tmp_path / "prompt.stdin"
+    stdin.write_bytes(prompt)
+    out = tmp_path / "received"
+    spec = make_spec(
+        tmp_path, "sidekick-prompt", ("sh", "-c", 'cat > "$OUT"'), env={"OUT": str(out)}
+    )
+    runner.start(LaunchSpec(**{**vars(spec), "stdin_path": stdin}))
+    wait_for(lambda: _finished(runner, "sidekick-prompt"), timeout=30, what="the job")
+    assert out.read_bytes() == prompt
+
+
+def test_a_prompt_over_the_secret_limit_is_refused_before_any_job(
+    swarm_engine: SwarmEngine, base_image: str, tmp_path: Path
+) -> None:
+    runner = swarm_runner(swarm_engine, base_image, tmp_path)
+    stdin = tmp_path / "prompt.stdin"
+    stdin.write_bytes(b"x" * 512_000)
+    spec = make_spec(tmp_path, "sidekick-huge", ("true",))
+    with pytest.raises(RunnerError, match="sidekick_stdin is 512000 bytes and a Swarm secret"):
+        runner.start(LaunchSpec(**{**vars(spec), "stdin_path": stdin}))
+    assert swarm_engine.services() == [] and swarm_engine.secrets() == []
+
+
+@pytest.mark.parametrize("slug", ["a" * 64, "bekend_0123abcd", "Backend"])
+def test_a_key_of_any_allowed_length_or_form_runs_as_one_job_listed_by_its_key(
+    swarm_engine: SwarmEngine, base_image: str, tmp_path: Path, slug: str
+) -> None:
+    runner = swarm_runner(swarm_engine, base_image, tmp_path)
+    key = f"sidekick-{slug}"
+    runner.start(make_spec(tmp_path, key, ("true",)))
+    assert wait_for(lambda: _finished(runner, key), timeout=30, what="the job").exit_code == 0
+    with pytest.raises(AgentAlreadyRunning):
+        runner.start(make_spec(tmp_path, key, ("true",), run_id="again"))
+    (service,) = swarm_engine.services()
+    assert len(service.name) <= 63
+    runner.reap(key)
+    assert runner.list_agents() == {}

@@ -65,6 +65,9 @@ STOP_GRACE_SECONDS = 10
 # exit code of its own: 125 is what `docker run` answers for the engine's own failures.
 ENGINE_FAILURE_EXIT = 125
 NANO = 1_000_000_000
+SERVICE_NAME_LIMIT = 63
+# Swarm takes secret data "larger than 0 and less than 512000 bytes".
+SECRET_LIMIT = 511_999
 
 
 @dataclass(frozen=True)
@@ -134,11 +137,12 @@ class SwarmRunner:
     def list_agents(self) -> dict[str, LiveAgent]:
         agents = {}
         for service in self._services():
-            if service.name != container_name(service.project):
+            key = container_name(service.project)
+            if service.name != service_name(key):
                 continue
             task = self._task(service)
             code = self._exit_code(service, task)
-            agents[service.name] = LiveAgent(service.name, service.run_id, service.created_at, code)
+            agents[key] = LiveAgent(key, service.run_id, service.created_at, code)
         return agents
 
     def stop(self, key: str, grace_seconds: float = 10.0) -> None:
@@ -179,7 +183,7 @@ class SwarmRunner:
         for service in self._services():
             task = self._task(service)
             if task is not None and task.node_id:
-                found[service.name] = names.get(task.node_id, task.node_id[:12])
+                found[container_name(service.project)] = names.get(task.node_id, task.node_id[:12])
         return found
 
     # --- building the job ---------------------------------------------------------------
@@ -214,7 +218,7 @@ class SwarmRunner:
         # Never scale() this service: that turns a job into a plain replicated service.
         return {
             "task_template": task,
-            "name": spec.key,
+            "name": service_name(spec.key),
             "labels": self._labels(spec),
             "mode": ServiceMode("replicated-job", replicas=1, concurrency=1),
         }
@@ -342,14 +346,23 @@ class SwarmRunner:
         config_dir = spec.env.get(CONFIG_DIR_VARIABLE)
         if config_dir:
             payloads.update(_claude_files(Path(config_dir)))
-        return {**payloads, **workspace.secrets}
+        # An empty file is no secret to Swarm; the task reads a missing one as empty.
+        return {name: data for name, data in {**payloads, **workspace.secrets}.items() if data}
 
     def _create_secrets(self, spec: LaunchSpec, workspace: _Workspace) -> list[SecretReference]:
         slug = _slug(spec.key)
         labels = {LABEL_PROJECT: slug, LABEL_RUN: spec.run_id}
         uid, gid = _ids(self._user(spec))
         references = []
-        for file_name, data in sorted(self._secret_payloads(spec, workspace).items()):
+        payloads = self._secret_payloads(spec, workspace)
+        for file_name, data in sorted(payloads.items()):
+            if len(data) > SECRET_LIMIT:
+                raise RunnerError(
+                    spec.key,
+                    f"{file_name} is {len(data)} bytes and a Swarm secret holds at most "
+                    f"{SECRET_LIMIT}: shorten it, or use a container or tmux profile",
+                )
+        for file_name, data in sorted(payloads.items()):
             name = _secret_name(slug, spec.run_id, file_name)
             try:
                 secret_id = self.engine.create_secret(name, data, labels)
@@ -381,7 +394,7 @@ class SwarmRunner:
 
     def _service(self, key: str) -> ServiceInfo | None:
         slug = _slug(key)
-        found = [s for s in self._services_of(slug) if s.name == key]
+        found = [s for s in self._services_of(slug) if s.name == service_name(key)]
         return found[0] if found else None
 
     def _services_of(self, slug: str) -> list[ServiceInfo]:
@@ -470,6 +483,15 @@ class SwarmRunner:
         if exc.code in (ErrorCode.NETWORK_ERROR, ErrorCode.PERMISSION_DENIED):
             return _unavailable(self.engine, exc, key)
         return exc
+
+
+def service_name(key: str) -> str:
+    """The job's name: the agent's key, or within Swarm's 63 characters a deterministic
+    cut of it, so a project still never has two."""
+    if len(key) <= SERVICE_NAME_LIMIT:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()[:8]
+    return f"{key[: SERVICE_NAME_LIMIT - len(digest) - 1]}-{digest}"
 
 
 def agent_nodes(config: Config) -> dict[str, str]:

@@ -83,24 +83,29 @@ Row = tuple[str, str, Mapping[str, str] | None, list[str]]
 
 
 def _listings(client: docker.DockerClient) -> dict[str, Callable[[], list[Row]]]:
+    """One list call per kind, from the list's own rows: inspecting each object
+    would race with other sessions removing theirs."""
+    api = client.api
+
     def containers() -> list[Row]:
-        return [(c.id or "", c.name or "", c.labels, []) for c in client.containers.list(all=True)]
+        return [
+            (c["Id"], ",".join(n.lstrip("/") for n in c.get("Names") or []), c.get("Labels"), [])
+            for c in api.containers(all=True)
+        ]
 
     def networks() -> list[Row]:
-        return [
-            (n.id or "", n.name or "", n.attrs.get("Labels"), []) for n in client.networks.list()
-        ]
+        return [(n["Id"], n["Name"], n.get("Labels"), []) for n in api.networks()]
 
     def volumes() -> list[Row]:
-        return [
-            (v.id or "", v.name or "", v.attrs.get("Labels"), []) for v in client.volumes.list()
-        ]
+        found = api.volumes().get("Volumes") or []
+        return [(v["Name"], v["Name"], v.get("Labels"), []) for v in found]
 
     def images() -> list[Row]:
-        return [
-            (i.id or "", ",".join(i.tags) or (i.id or ""), i.labels, list(i.tags))
-            for i in client.images.list()
-        ]
+        rows = []
+        for image in api.images():
+            tags = [tag for tag in image.get("RepoTags") or [] if tag != "<none>:<none>"]
+            rows.append((image["Id"], ",".join(tags) or image["Id"], image.get("Labels"), tags))
+        return rows
 
     return {"containers": containers, "networks": networks, "volumes": volumes, "images": images}
 

@@ -30,6 +30,7 @@ import yaml
 from sidekick import agent_command, claude_code
 from sidekick.config_yaml import Plain, UnclearValue, parse, typed
 from sidekick.errors import ConfigError
+from sidekick.insight.settings import InsightConfig, check_insight
 from sidekick.models import readable_slug, slugify
 from sidekick.os_limits import path_problem, socket_path_problem
 from sidekick.production.settings import ProductionConfig, check_production, split_projects
@@ -164,6 +165,8 @@ class Config:
     default_agent: str = "default"
     # Filled from the mapping form of projects: entries (see sidekick.production.settings).
     production: dict[str, ProductionConfig] = field(default_factory=dict)
+    # Container insight and investigations; see sidekick.insight.settings.
+    insight: InsightConfig = field(default_factory=InsightConfig)
 
     @property
     def tmux_socket(self) -> Path:
@@ -406,6 +409,7 @@ def _check(config: Config, loader: _Loader) -> None:
             raise loader.error(f"agents.{name}.restart_policy", f"must be one of {choices}")
     _check_files(config, loader)
     _check_os_limits(config, loader)
+    check_insight(config.insight, loader.error)
 
 
 _SIZE = re.compile(r"^[0-9]+[bkmgBKMG]?$")

@@ -14,6 +14,7 @@ from typing import TextIO
 from sidekick.config import Config
 from sidekick.containers.engine import ContainerEngine
 from sidekick.insight.kept import last_report
+from sidekick.insight.problems import thresholds_of
 from sidekick.insight.releases import last_release
 from sidekick.insight.render import render_report, to_json, watch
 from sidekick.insight.report import ContainerInsight, InsightCollector, Release
@@ -39,7 +40,9 @@ def run_insight(config: Config, request: InsightRequest, out: TextIO | None = No
         if not names:
             print("no containers to look at (name a TARGET or use --all)", file=sys.stderr)
             return 1
-        collector = InsightCollector(engine, releases=_releases(config, request.targets))
+        collector = InsightCollector(
+            engine, thresholds_of(config.insight), _releases(config, request.targets)
+        )
         if request.watch:
             return _watch(collector, names, request, out)
         reports = [_with_investigation(config, r) for r in collector.collect(names)]

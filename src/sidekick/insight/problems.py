@@ -10,6 +10,7 @@ from typing import Any
 
 from sidekick.insight.health import Health
 from sidekick.insight.load import Load
+from sidekick.insight.settings import InsightConfig
 
 
 class ProblemKind(enum.Enum):
@@ -36,6 +37,13 @@ class Thresholds:
     restart_window: timedelta = timedelta(minutes=10)
     restarts: int = 3
     memory_percent: float = 90.0
+
+
+def thresholds_of(settings: InsightConfig) -> Thresholds:
+    """The thresholds the ``insight:`` section sets."""
+    return Thresholds(
+        timedelta(seconds=settings.restart_window), settings.restarts, settings.memory_percent
+    )
 
 
 @dataclass(frozen=True)

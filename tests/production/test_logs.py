@@ -148,3 +148,19 @@ def test_a_bad_time_or_regex_is_a_clear_error(noisy: LogsProject) -> None:
     assert result.returncode == 1 and b"not a time" in result.stderr
     result = noisy.logs("--grep", "(")
     assert result.returncode == 1 and b"not a regular expression" in result.stderr
+
+
+def test_follow_streams_lines_as_they_come_until_stopped(noisy: LogsProject) -> None:
+    argv = [sys.executable, "-m", "sidekick", "prod", "logs", "Noise", "ticker", "--follow"]
+    follower = subprocess.Popen(
+        [*argv, "--tail", "2", "--config", str(noisy.config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert follower.stdout is not None
+        assert follower.stdout.readline() == b"ticker  | tick 4\n"
+        assert follower.poll() is None, "a followed log keeps streaming"
+    finally:
+        follower.terminate()
+        follower.wait(timeout=10)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import re
 import sys
@@ -11,6 +13,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import BinaryIO, TextIO
 
 from sidekick.config import Config, load_config
 from sidekick.containers.engine import ContainerEngine
@@ -29,6 +32,7 @@ from sidekick.production.target import Target, targets
 from sidekick.state import StateStore
 
 Handler = Callable[[argparse.Namespace], int]
+LOG_BUFFER = 1 << 16
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -87,9 +91,8 @@ def cmd_logs(args: argparse.Namespace) -> int:
     config = _config(args)
     (chosen,) = targets(config, args.project)
     query = _log_query(args, chosen)
-    writer = LogWriter(
-        sys.stdout.buffer, sys.stderr.buffer, timestamps=query.timestamps, as_json=args.json
-    )
+    out, err = _output(sys.stdout, query.follow), _output(sys.stderr, query.follow)
+    writer = LogWriter(out, err, timestamps=query.timestamps, as_json=args.json)
     engine = ContainerEngine(config.containers)
     try:
         scoped = chosen.engine(engine)
@@ -103,9 +106,23 @@ def cmd_logs(args: argparse.Namespace) -> int:
     except BrokenPipeError:
         return 0
     finally:
-        sys.stdout.flush()
+        _close_quietly(out, err)
         engine.close()
     return 0
+
+
+def _output(stream: TextIO, follow: bool) -> BinaryIO:
+    """Our own buffer over the descriptor (PYTHONUNBUFFERED would write each line alone);
+    a followed log is written through at once, so a person sees each line as it comes."""
+    stream.flush()
+    raw = io.FileIO(stream.fileno(), "w", closefd=False)
+    return raw if follow else io.BufferedWriter(raw, LOG_BUFFER)
+
+
+def _close_quietly(*streams: BinaryIO) -> None:
+    for stream in streams:
+        with contextlib.suppress(BrokenPipeError):
+            stream.flush()
 
 
 def _log_query(args: argparse.Namespace, chosen: Target) -> LogQuery:

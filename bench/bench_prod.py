@@ -1,0 +1,262 @@
+"""Production operations against the local Docker engine, each figure a ratio measured here.
+
+1. ``sidekick prod status`` against ``docker compose ps`` on a 10-container
+   project (median of several rounds; target <= 1.5x).
+2. ``sidekick prod logs --tail 10000`` of a million-line log against
+   ``docker logs --tail 10000`` (target <= 1.5x).
+3. A deploy of a one-file change (``sidekick prod deploy --yes``) against
+   ``docker compose up -d --build --wait`` of the same change alone (target <= 1.3x).
+4. From a failed health check to the previous release healthy again, on the
+   fixture app of tests/production (target < 15 s).
+
+Everything runs under Compose projects named ``skbench<id>-*`` and is taken down
+(with the images it built) at the end. The figures are on the last line.
+
+    .venv/bin/python bench/bench_prod.py
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from _common import scratch
+from sidekick.config import load_config
+from sidekick.containers.engine import ContainerEngine
+from sidekick.production.audit import Action
+from sidekick.production.deploy import Deployer, Outcome
+from sidekick.production.journal import Journal
+from sidekick.production.store import ProductionStore, Release
+from sidekick.production.target import target
+
+REPO = Path(__file__).resolve().parents[1]
+APP = REPO / "tests" / "production" / "app"
+IMAGE = os.environ.get("SIDEKICK_BASE_IMAGE", "sidekick-base:bookworm")
+ROUNDS = 7
+LINES = 1_000_000
+TIMEOUT = 600
+NOISY = (
+    "import sys, time\n"
+    f"for i in range({LINES}):\n"
+    "    sys.stdout.write(f'line {i} of the bench log\\n')\n"
+    "sys.stdout.flush(); print('done', flush=True); time.sleep(3600)\n"
+)
+
+
+def run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    done: subprocess.CompletedProcess[str] = subprocess.run(  # type: ignore[call-overload]
+        argv, capture_output=True, text=True, check=False, timeout=TIMEOUT, **kwargs
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"{argv} exited {done.returncode}: {done.stderr}")
+    return done
+
+
+def timed(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def median(action: Callable[[], object], rounds: int = ROUNDS) -> float:
+    action()  # warm: page cache, engine caches
+    return statistics.median(timed(action) for _ in range(rounds))
+
+
+class Bench:
+    def __init__(self, root: Path, prefix: str) -> None:
+        self.root = root
+        self.prefix = prefix
+        self.config = root / "config.yaml"
+        self.projects: list[tuple[str, Path]] = []
+
+    def compose_file(self, name: str, text: str) -> Path:
+        directory = self.root / name
+        directory.mkdir(exist_ok=True)
+        (directory / "compose.yaml").write_text(text)
+        self.projects.append((f"{self.prefix}-{name}", directory))
+        return directory
+
+    def compose(self, name: str, *args: str) -> subprocess.CompletedProcess[str]:
+        directory = self.root / name
+        argv = ["docker", "compose", "-p", f"{self.prefix}-{name}"]
+        return run([*argv, "-f", str(directory / "compose.yaml"), *args], cwd=directory)
+
+    def sidekick(self, *args: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "sidekick", "prod", *args, "--config", str(self.config)]
+        return run(argv)
+
+    def write_config(self, entries: dict[str, tuple[Path, Path, str]]) -> None:
+        lines = [f"daemon:\n  state_dir: {self.root / 'state'}\nprojects:"]
+        for name, (workspace, production, extra) in entries.items():
+            lines.append(
+                f"  {name}:\n    directory: {workspace}\n    production:\n"
+                f"      path: {production}\n"
+                f"      compose_project: {self.prefix}-{production.name}\n"
+                f"{extra}"
+            )
+        self.config.write_text("\n".join(lines) + "\n")
+
+    def take_down(self) -> None:
+        for project, directory in self.projects:
+            subprocess.run(
+                [
+                    "docker",
+                    "compose",
+                    "-p",
+                    project,
+                    "-f",
+                    str(directory / "compose.yaml"),
+                    "down",
+                    "-v",
+                    "-t",
+                    "1",
+                    "--rmi",
+                    "local",
+                ],
+                capture_output=True,
+                check=False,
+                timeout=TIMEOUT,
+            )
+        images = run(
+            ["docker", "images", "-q", "--filter", f"label=sidekick-tests.app={self.prefix}"]
+        )
+        for image in set(images.stdout.split()):
+            subprocess.run(["docker", "rmi", "-f", image], capture_output=True, check=False)
+
+
+def fleet(bench: Bench) -> Path:
+    service = "  s{n}:\n    image: " + IMAGE + "\n    init: true\n    command: [sleep, infinity]\n"
+    return bench.compose_file(
+        "ten", "services:\n" + "".join(service.format(n=n) for n in range(10))
+    )
+
+
+def noisy(bench: Bench) -> Path:
+    directory = bench.compose_file(
+        "noisy",
+        f"services:\n  noisy:\n    image: {IMAGE}\n    init: true\n"
+        "    volumes: ['./:/code:ro']\n    command: [python3, /code/noisy.py]\n",
+    )
+    (directory / "noisy.py").write_text(NOISY)
+    return directory
+
+
+def fixture_app(bench: Bench, name: str) -> tuple[Path, Path]:
+    workspace = bench.root / f"{name}-workspace"
+    shutil.copytree(APP, workspace)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    compose = (
+        (APP / "compose.yaml").read_text().replace("127.0.0.1::8000", f"127.0.0.1:{port}:8000")
+    )
+    (workspace / "compose.yaml").write_text(compose)
+    production = bench.root / name
+    shutil.copytree(workspace, production)
+    bench.projects.append((f"{bench.prefix}-{name}", production))
+    return workspace, production
+
+
+def wait_for_log(bench: Bench, container: str) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        tail = subprocess.run(
+            ["docker", "logs", "--tail", "1", container],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if "done" in tail.stdout:
+            return
+        time.sleep(1)
+    raise SystemExit("the noisy container never finished its log")
+
+
+class TimedUndo(Deployer):
+    """A deployer that times its automatic rollback: failed health check to healthy again."""
+
+    undo_seconds = 0.0
+
+    def _undo_failed(
+        self, where: Path, release: Release, journal: Journal, why: str, plan: object
+    ) -> Outcome:
+        started = time.perf_counter()
+        outcome = super()._undo_failed(where, release, journal, why, plan)  # type: ignore[arg-type]
+        TimedUndo.undo_seconds = time.perf_counter() - started
+        return outcome
+
+
+def rollback_seconds(bench: Bench, workspace: Path, production: Path) -> float:
+    (workspace / "health.txt").write_text("broken\n")
+    config = load_config(bench.config, environ={})
+    chosen = target(config, "App")
+    engine = ContainerEngine(config.containers)
+    try:
+        db = config.daemon.state_dir / "sidekick.db"
+        with ProductionStore(db) as store, open(os.devnull, "w") as quiet:
+            deployer = TimedUndo(chosen, engine, store, config.daemon.state_dir, progress=quiet)
+            outcome = deployer.deploy(deployer.plan(), Action(store, "App", "bench"))
+    finally:
+        engine.close()
+    if outcome.code == 0:
+        raise SystemExit("the broken release went live: the health gate did not hold")
+    return TimedUndo.undo_seconds
+
+
+def main() -> None:
+    prefix = f"skbench{uuid.uuid4().hex[:6]}"
+    os.environ.update({"BASE_IMAGE": IMAGE, "TEST_SESSION": prefix, "TEST_APP": prefix})
+    bench = Bench(scratch("prod"), prefix)
+    (bench.root / "workspace").mkdir()
+    try:
+        ten, logs = fleet(bench), noisy(bench)
+        app_ws, app_prod = fixture_app(bench, "app")
+        _, plain_prod = fixture_app(bench, "plain")
+        gate = "      deploy:\n        wait_timeout: 5\n        require_clean: false\n"
+        bench.write_config(
+            {
+                "Ten": (bench.root / "workspace", ten, ""),
+                "Noise": (bench.root / "workspace", logs, ""),
+                "App": (app_ws, app_prod, gate),
+            }
+        )
+        for name in ("ten", "noisy", "app", "plain"):
+            bench.compose(name, "up", "-d", "--build", "--wait")
+        status = median(lambda: bench.sidekick("status", "Ten"))
+        compose_ps = median(lambda: bench.compose("ten", "ps"))
+        wait_for_log(bench, f"{prefix}-noisy-noisy-1")
+        ours = median(lambda: bench.sidekick("logs", "Noise", "--tail", "10000"), 3)
+        theirs = median(
+            lambda: run(["docker", "logs", "--tail", "10000", f"{prefix}-noisy-noisy-1"]), 3
+        )
+        (app_ws / "VERSION").write_text("2\n")
+        deploy = timed(lambda: bench.sidekick("deploy", "App", "--yes"))
+        (plain_prod / "VERSION").write_text("2\n")
+        up = timed(lambda: bench.compose("plain", "up", "-d", "--build", "--wait"))
+        undo = rollback_seconds(bench, app_ws, app_prod)
+    finally:
+        bench.take_down()
+        shutil.rmtree(bench.root, ignore_errors=True)
+    figures = [
+        f"prod status {status * 1000:.0f} ms vs compose ps {compose_ps * 1000:.0f} ms: "
+        f"{status / compose_ps:.2f}x (target <= 1.5x)",
+        f"logs --tail 10000 of {LINES} lines {ours * 1000:.0f} ms vs docker logs "
+        f"{theirs * 1000:.0f} ms: {ours / theirs:.2f}x (target <= 1.5x)",
+        f"one-file deploy {deploy:.1f} s vs up --build --wait {up:.1f} s: "
+        f"{deploy / up:.2f}x (target <= 1.3x)",
+        f"failed health check to previous release healthy {undo:.1f} s (target < 15 s)",
+    ]
+    print("; ".join(figures))
+
+
+if __name__ == "__main__":
+    main()

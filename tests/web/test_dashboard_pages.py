@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
-from sidekick.models import AgentRun
+from sidekick.insight.kept import investigations_dir
+from sidekick.models import AgentRun, slugify
+from sidekick.production.store import LIVE, AuditEntry, ProductionStore
 from sidekick.state import RunEnd, StateStore
 from tests.daemon.world import World
 from tests.web.conftest import log_in, screenshot
@@ -35,6 +38,17 @@ def _past_run(store: StateStore, project: str, day: int, cost: float) -> None:
         cost,
     )
     store.end_run(run.run_id, end)
+
+
+def _production_and_investigation(world: World, project: str) -> None:
+    """What the production and insight commands record, written through their own code."""
+    with ProductionStore(world.state / "sidekick.db") as store:
+        release = store.new_release(project, "0123456789abcdef", "services: {}")
+        store.finish(project, release.number, LIVE, "healthy in 3 s")
+        store.audit(AuditEntry(time.time(), project, "alice", "deploy", "ok", "r1 live"))
+    report = investigations_dir(world.config()) / slugify(project) / "20261130-1" / "REPORT.md"
+    report.parent.mkdir(parents=True)
+    report.write_text("# Investigation\n\n## Answer\nThe disk was full <b>now</b>.\n")
 
 
 def _git(directory: Path, *args: str) -> None:
@@ -88,8 +102,19 @@ def test_a_project_page_shows_its_runs_and_the_change_in_its_git_workspace(
         store = StateStore(dashboard.world.state / "sidekick.db")
         _past_run(store, "beta", 3, 0.5)
         store.close()
+        _production_and_investigation(dashboard.world, "beta")
         log_in(page, dashboard)
+        page.get_by_role("link", name="alpha").click()
+        expect(page.locator("h1")).to_have_text("alpha")
+        # Panels for data that does not exist are not shown at all.
+        assert page.get_by_role("heading", name="Production").count() == 0
+        assert page.get_by_role("heading", name="Latest investigation").count() == 0
+        page.get_by_role("link", name="Projects").click()
         page.get_by_role("link", name="beta").click()
+        expect(page.locator("table.releases")).to_contain_text("r1")
+        expect(page.locator("table.releases")).to_contain_text("live")
+        expect(page.locator(".prod-audit")).to_contain_text("deploy ok by alice")
+        expect(page.locator(".investigation")).to_contain_text("The disk was full")
         runs = page.locator("table.runs tbody tr")
         expect(runs).to_have_count(1)
         expect(runs).to_contain_text("Complete")

@@ -19,7 +19,9 @@ from typing import Any
 
 from sidekick.config import Config
 from sidekick.health import heartbeat_path, read_heartbeat, verdict
+from sidekick.insight.kept import last_report
 from sidekick.models import ProjectStatus
+from sidekick.production.store import ProductionStore
 from sidekick.state import StateStore
 from sidekick.status import STATUS_NAME, read_report, status_data
 from sidekick.web.action_requests import ActionRequests
@@ -37,13 +39,16 @@ class Board:
     config: Config
     store: StateStore = field(init=False)
     requests: ActionRequests = field(init=False)
+    _production_store: ProductionStore = field(init=False)
 
     def __post_init__(self) -> None:
         db = self.config.daemon.state_dir / "sidekick.db"
         self.store = StateStore(db)
         self.requests = ActionRequests(db)
+        self._production_store = ProductionStore(db)
 
     def close(self) -> None:
+        self._production_store.close()
         self.requests.close()
         self.store.close()
 
@@ -88,7 +93,17 @@ class Board:
             "events": self.store.events(name, 50),
             "requests": self.requests.recent(name),
             "directory": self.config.project_directory(name),
+            "production": self._production(name),
+            "investigation": last_report(self.config, name),
         }
+
+    def _production(self, name: str) -> dict[str, Any] | None:
+        """Releases and the production audit log, once the project has any."""
+        releases = self._production_store.releases(name, 20)
+        audit = self._production_store.audit_log(name, 20)
+        if not releases and not audit:
+            return None
+        return {"releases": releases, "audit": audit}
 
     def agents(self) -> list[dict[str, Any]]:
         now = datetime.now(UTC)

@@ -1,6 +1,11 @@
 from __future__ import annotations
 
-from tests.production.fixture import SECRET, ProdApp
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.production.fixture import SECRET, ProdApp, make_app
 
 
 def test_status_shows_the_running_service_healthy_with_its_port_and_image(
@@ -25,3 +30,17 @@ def test_detect_finds_the_compose_project_by_its_working_directory(prod_app: Pro
     assert "working directory is the production path" in result.stdout
     assert f"compose_project: {prod_app.compose_project}" in result.stdout
     assert SECRET not in result.stdout
+
+
+def test_an_unreachable_engine_or_an_unknown_project_is_a_clear_line(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"}
+    argv = [sys.executable, "-m", "sidekick", "prod", "status", "--config", str(app.config)]
+    result = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
+    assert result.returncode == 1
+    expected = f"{app.name}: engine unreachable: cannot reach the Docker engine at unix://"
+    assert result.stdout.startswith(expected), result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    unknown = app.sidekick("status", "Nope")
+    assert unknown.returncode == 1
+    assert unknown.stderr == "sidekick: Nope: has no production block in the configuration\n"

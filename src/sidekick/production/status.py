@@ -73,7 +73,7 @@ def project_status(target: Target, engine: ContainerEngine, release: str) -> Pro
         rows = target.select(scoped.list())
         built = scoped.image_created() if rows else {}
     except ContainerError as exc:
-        return ProjectStatus(target.name, problem=str(exc))
+        return ProjectStatus(target.name, problem=str(exc).removeprefix(f"{target.name}: "))
     if not rows:
         return ProjectStatus(target.name, problem=_nothing_found(target))
     return ProjectStatus(target.name, tuple(_row(target, scoped, r, built, release) for r in rows))

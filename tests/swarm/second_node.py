@@ -108,6 +108,13 @@ class SecondEngine:
                 )
             time.sleep(0.2)
 
+    def unplug(self) -> None:
+        """Cut its network, as a machine that loses power or its link would be to the manager."""
+        _ip("link", "set", f"{self.name}h", "down")
+
+    def plug_in(self) -> None:
+        _ip("link", "set", f"{self.name}h", "up")
+
     def join(self, manager: Any, manager_address: str, labels: dict[str, str]) -> str:
         """Join the manager's swarm as a worker and label the node; its node id."""
         token = manager.inspect_swarm()["JoinTokens"]["Worker"]

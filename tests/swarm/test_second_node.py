@@ -199,3 +199,44 @@ def test_sidekick_check_is_unhealthy_when_its_engine_is_no_manager(
     assert "degraded: docker swarm: no manager answers" in checked.stderr
     assert "swarm worker" in checked.stderr
     assert world.rows()[name].status is P.PENDING
+
+
+def test_a_job_on_a_node_that_goes_down_fails_its_row_saying_so(
+    second_engine: SecondEngine,
+    docker_api: Any,
+    base_image: str,
+    instance: str,
+    swarm_engine: SwarmEngine,
+    tmp_path: Path,
+) -> None:
+    name = unique("unplugged")
+    world = swarm_world(
+        tmp_path,
+        [name],
+        ["sh", "-c", "echo started; sleep 30"],
+        base_image,
+        instance,
+        rows=[f"{name},1,Pending,,,,,yes,"],
+    )
+    daemon, store = swarm_daemon(world.config())
+    tick_until(daemon, lambda: world.rows()[name].status is P.IN_PROGRESS)
+    wait_until(lambda: _task_state(swarm_engine) == "running", timeout=30, step=0.2)
+    second_engine.unplug()
+    try:
+        tick_until(daemon, lambda: world.rows()[name].status is P.FAILED, timeout=90)
+    finally:
+        second_engine.plug_in()
+        wait_until(lambda: _node_state(docker_api, second_engine.node_id) == "ready", timeout=90)
+    assert "went down" in world.rows()[name].last_update
+    (run,) = store.runs(name)
+    assert run.exit_code == 125
+    tick_until(daemon, lambda: swarm_engine.services() == [])
+
+
+def _task_state(engine: SwarmEngine) -> str:
+    tasks = [t for s in engine.services() for t in engine.tasks(s.id)]
+    return tasks[0].state if tasks else ""
+
+
+def _node_state(api: Any, node_id: str) -> str:
+    return str(api.inspect_node(node_id)["Status"]["State"])

@@ -10,8 +10,13 @@ from typing import Any
 from sidekick.containers.records import _Labelled as Labelled
 from sidekick.containers.spec import LABEL_MANAGED
 
+# Not Swarm's own: a task the manager still calls running on a node that is down. The
+# job has no restart policy, so it will never be heard from again.
+NODE_LOST = "node-lost"
 # A job's task in one of these states will never run again (the runner never retries).
-TASK_ENDED = frozenset({"complete", "failed", "rejected", "shutdown", "orphaned", "remove"})
+TASK_ENDED = frozenset(
+    {"complete", "failed", "rejected", "shutdown", "orphaned", "remove", NODE_LOST}
+)
 # States before the task's container exists: the scheduler is still looking for a node.
 TASK_WAITING = frozenset({"new", "pending", "allocated", "assigned"})
 GPU_LABEL = "sidekick.gpu"

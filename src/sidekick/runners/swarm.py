@@ -21,7 +21,7 @@ import os
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,13 @@ from sidekick.config import AgentProfile, Config
 from sidekick.containers.errors import ContainerError, ErrorCode
 from sidekick.containers.spec import LABEL_PROJECT, LABEL_RUN, container_name
 from sidekick.containers.swarm import SwarmEngine
-from sidekick.containers.swarm_records import NodeInfo, ServiceInfo, SwarmState, TaskInfo
+from sidekick.containers.swarm_records import (
+    NODE_LOST,
+    NodeInfo,
+    ServiceInfo,
+    SwarmState,
+    TaskInfo,
+)
 from sidekick.errors import AgentAlreadyRunning, RunnerError, RunnerUnavailable, SidekickError
 from sidekick.models import SESSION_PREFIX
 from sidekick.runners import swarm_workspace as ws
@@ -135,15 +141,29 @@ class SwarmRunner:
         logger.info("created swarm job %s (%s)", spec.key, service_id[:12], extra={"project": slug})
 
     def list_agents(self) -> dict[str, LiveAgent]:
-        agents = {}
+        jobs = []
         for service in self._services():
             key = container_name(service.project)
-            if service.name != service_name(key):
-                continue
-            task = self._task(service)
-            code = self._exit_code(service, task)
+            if service.name == service_name(key):
+                jobs.append((key, service, self._task(service)))
+        down = self._down_nodes([task for _, _, task in jobs])
+        agents = {}
+        for key, service, task in jobs:
+            code = self._exit_code(service, _lost_if_down(task, down))
             agents[key] = LiveAgent(key, service.run_id, service.created_at, code)
         return agents
+
+    def _down_nodes(self, tasks: list[TaskInfo | None]) -> dict[str, str]:
+        """Nodes that are down and hold a task still called live, by id (one call, made
+        only while some task is live)."""
+        if not any(t is not None and t.node_id and not t.ended for t in tasks):
+            return {}
+        try:
+            nodes = self.engine.nodes()
+        except ContainerError as exc:
+            raise _unavailable(self.engine, exc) from exc
+        names = node_names(nodes)
+        return {n.id: names[n.id] for n in nodes if n.state == "down"}
 
     def stop(self, key: str, grace_seconds: float = 10.0) -> None:
         """Keep what the job printed so far, then remove it (its task gets SIGTERM, then
@@ -159,14 +179,18 @@ class SwarmRunner:
         self._remove(service)
 
     def reap(self, key: str) -> None:
+        """Remove a finished job; one whose end is already recorded (a job lost with its
+        node, which may come back) is removed whatever its task says now."""
         service = self._service(key)
         if service is None:
             return
-        task = self._task(service)
-        if task is None or not task.ended:
-            raise RunnerError(key, "still running: stop it before reaping")
-        if self._exit_code(service, task) is None:
-            raise RunnerError(key, "its logs could not be kept yet; reaping later")
+        if self._recorded_exit(service) is None:
+            task = self._task(service)
+            task = _lost_if_down(task, self._down_nodes([task]))
+            if task is None or not task.ended:
+                raise RunnerError(key, "still running: stop it before reaping")
+            if self._exit_code(service, task) is None:
+                raise RunnerError(key, "its logs could not be kept yet; reaping later")
         self._remove(service)
 
     def degraded(self) -> list[str]:
@@ -413,14 +437,21 @@ class SwarmRunner:
         return tasks[0] if tasks else None
 
     def _exit_code(self, service: ServiceInfo, task: TaskInfo | None) -> int | None:
-        if task is None or not task.ended:
-            return None
+        """The recorded exit (it stands even if a lost node's task comes back), else the
+        ended task's, its logs kept first."""
+        recorded = self._recorded_exit(service)
+        if recorded is not None or task is None or not task.ended:
+            return recorded
         with self._harvest:
             return self._harvest_exit(service, task)
 
+    def _recorded_exit(self, service: ServiceInfo) -> int | None:
+        log_path = self._log_path(service)
+        return read_exit_status(log_path) if log_path else None
+
     def _harvest_exit(self, service: ServiceInfo, task: TaskInfo) -> int | None:
         log_path = self._log_path(service)
-        recorded = read_exit_status(log_path) if log_path else None
+        recorded = self._recorded_exit(service)
         if recorded is not None:
             return recorded
         code = task_exit_code(task)
@@ -434,8 +465,10 @@ class SwarmRunner:
         return code
 
     def _keep_logs(self, service: ServiceInfo, task: TaskInfo, log_path: Path, code: int) -> None:
-        logs = self.engine.service_logs(service.id, service.project)
-        if task.exit_code is None and task.error:
+        # A down node cannot send its logs: asking would only wait for a timeout.
+        lost = task.state == NODE_LOST
+        logs = b"" if lost else self.engine.service_logs(service.id, service.project)
+        if lost or (task.exit_code is None and task.error):
             # No container ran: the scheduler's or the node's reason is the run's last line.
             logs += f"sidekick: the swarm task was {task.state}: {task.error}\n".encode()
         write_private(log_path, logs)
@@ -483,6 +516,12 @@ class SwarmRunner:
         if exc.code in (ErrorCode.NETWORK_ERROR, ErrorCode.PERMISSION_DENIED):
             return _unavailable(self.engine, exc, key)
         return exc
+
+
+def _lost_if_down(task: TaskInfo | None, down: Mapping[str, str]) -> TaskInfo | None:
+    if task is None or task.ended or task.node_id not in down:
+        return task
+    return replace(task, state=NODE_LOST, error=f"node {down[task.node_id]} went down")
 
 
 def service_name(key: str) -> str:

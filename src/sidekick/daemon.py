@@ -27,6 +27,7 @@ from sidekick import stopping
 from sidekick.background import BackgroundTask, Keeper
 from sidekick.config import Config, source_kind
 from sidekick.health import Heartbeat, heartbeat_path, write_heartbeat
+from sidekick.insight.auto import auto_investigations
 from sidekick.models import Snapshot
 from sidekick.priorities.base import LastGoodSource, PrioritySource
 from sidekick.priorities.choose import build_source
@@ -170,6 +171,10 @@ class Daemon:
         self._scheduler.add_job(
             self._kick_for_requests, "interval", seconds=DASHBOARD_REQUEST_SECONDS, id="dashboard"
         )
+        if self.config.insight.investigate == "auto":
+            # Its own job: an investigation takes minutes, never a reconcile's time.
+            check, every = auto_investigations(self.config).tick, self.config.insight.check_interval
+            self._scheduler.add_job(check, "interval", seconds=every, id="auto-investigate")
         self._scheduler.start()
 
     def _poll_agents(self) -> None:

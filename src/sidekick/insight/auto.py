@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sidekick import stopping
 from sidekick.config import Config
 from sidekick.containers.engine import ContainerEngine
 from sidekick.insight.investigate import Investigator, investigation_socket
@@ -135,7 +136,9 @@ def auto_investigations(config: Config) -> AutoInvestigations:
     def investigate(name: str, question: str) -> object:
         store = StateStore(config.daemon.state_dir / "sidekick.db")
         try:
-            investigator = Investigator(config, runner, store, engine, timeout=timeout)
+            # A daemon asked to stop ends the investigation instead of waiting for it.
+            stop = stopping.process_stop()
+            investigator = Investigator(config, runner, store, engine, timeout=timeout, stop=stop)
             return investigator.investigate(name, question)
         finally:
             store.close()

@@ -13,10 +13,12 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from sidekick import claude_code
 from sidekick.claude_code import AgentResult
@@ -89,6 +91,12 @@ class Investigation:
         return first or "no answer"
 
 
+class Waits(Protocol):
+    """A stop request: ``wait`` returns True once stopping is asked (threading.Event, ...)."""
+
+    def wait(self, timeout: float | None) -> bool: ...
+
+
 def investigation_socket(config: Config) -> Path:
     """Beside the agents' socket, with a name no longer than its (so within the OS limit)."""
     return config.tmux_socket.with_name(SOCKET_NAME)
@@ -102,14 +110,14 @@ class Investigator:
     engine: ContainerEngine
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     timeout: float = RUN_TIMEOUT
-    stop: threading.Event | None = None
+    stop: Waits | None = None
     _started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def investigate(self, target: str, question: str = "") -> Investigation:
         names = resolve_targets(self.engine, self.config, [target], every=False)
         reports = InsightCollector(self.engine).collect(names)
         project = _project_of(target, reports)
-        run_id = f"inv-{self.clock():%Y%m%d%H%M%S}-{slugify(target)[:24]}"
+        run_id = f"inv-{self.clock():%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}-{slugify(target)[:24]}"
         workdir = investigations_dir(self.config) / slugify(target) / run_id
         workdir.mkdir(parents=True, exist_ok=True)
         evidence = evidence_pack(self.engine, reports)

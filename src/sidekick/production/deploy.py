@@ -194,9 +194,10 @@ class Deployer:
         return {r.image: str(r.raw.get("ImageID", "")) for r in rows if r.raw.get("ImageID")}
 
     def _start(self, *, build: bool) -> Verdict:
-        if build:
-            run_compose(self.compose, "build", progress=self.progress)
-        run_compose(self.compose, "up", "-d", "--no-build", progress=self.progress)
+        # One compose run builds and recreates: a second would load the project again.
+        run_compose(
+            self.compose, "up", "-d", "--build" if build else "--no-build", progress=self.progress
+        )
         return self._gate()
 
     def _gate(self) -> Verdict:

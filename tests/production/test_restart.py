@@ -60,3 +60,11 @@ def test_restart_of_a_service_that_stays_unhealthy_exits_1_with_the_probe_output
     assert "health check timed out after 4 s" in result.stderr
     assert "health answered 500 down-for-test" in result.stderr
     assert _audit(prod_app)[0][1] == "unhealthy"
+    (project,) = prod_app.status_json()
+    (row,) = project["containers"]  # type: ignore[misc]
+    assert row["health"] == "unhealthy" and row["restarts"] == 0
+    assert row["probe"] == "health answered 500 down-for-test"
+    assert row["oom_killed"] is False
+    table = prod_app.sidekick("status", prod_app.name)
+    assert table.returncode == 1
+    assert "last probe: health answered 500 down-for-test" in table.stdout

@@ -91,6 +91,8 @@ def test_rollback_returns_to_the_previous_release_behind_the_health_gate(
     assert result.returncode == 0, result.stderr
     assert prod_app.version() == "2"
     assert _releases(prod_app) == [("r2", "rolled-back"), ("r1", "live")]
+    later = prod_app.sidekick("rollback", prod_app.name, "r2", "--yes")
+    assert later.returncode == 2 and "r2 is not a release before the live r1" in later.stderr
     result = prod_app.sidekick("rollback", prod_app.name, "r0", "--yes")
     assert result.returncode == 0, result.stderr
     assert prod_app.version() == "1"

@@ -250,7 +250,7 @@ def _agent_running(config: Config, project: str) -> bool:
 def cmd_rollback(args: argparse.Namespace) -> int:
     config = _config(args)
     (chosen,) = targets(config, args.project)
-    goal = int(args.release.lstrip("r")) if args.release else None
+    goal = _release_number(chosen.name, args.release) if args.release else None
     engine = ContainerEngine(config.containers)
     try:
         with ProductionStore(_db(config)) as store:
@@ -275,6 +275,13 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         engine.close()
     _say(args, outcome)
     return outcome.code
+
+
+def _release_number(project: str, text: str) -> int:
+    number = text.removeprefix("r")
+    if not number.isdigit():
+        raise ProductionError(project, f"not a release: {text!r} (write r3 or 3)")
+    return int(number)
 
 
 def cmd_history(args: argparse.Namespace) -> int:

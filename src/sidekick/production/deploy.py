@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 DEPLOYED, FAILED, REFUSED = 0, 1, 2
 BEFORE_TAG = "sidekick-before-r{number}"
+_ROLLBACK_OUTCOMES = {DEPLOYED: "rolled back", FAILED: "failed", REFUSED: "refused"}
 
 
 @dataclass(frozen=True)
@@ -253,20 +254,23 @@ class Deployer:
                 if recovered is None or to is not None
                 else _recovered(recovered)
             )
-        action.record("rolled back" if outcome.code == DEPLOYED else "failed", outcome.detail)
+        action.record(_ROLLBACK_OUTCOMES[outcome.code], outcome.detail)
         return outcome
 
     def _roll_back(self, to: int | None) -> Outcome:
-        live = [r for r in self.store.releases(self.target.name) if r.state == LIVE]
-        if not live:
+        releases = self.store.releases(self.target.name, limit=1000)
+        current = next((r for r in releases if r.state == LIVE), None)
+        if current is None:
             return Outcome(REFUSED, "no live release to roll back")
-        current = live[0]
-        goal = to if to is not None else _previous(self.store.releases(self.target.name), current)
+        goal = to if to is not None else _previous(releases, current)
+        if goal >= current.number or (goal and all(r.number != goal for r in releases)):
+            return Outcome(REFUSED, f"r{goal} is not a release before the live {current.name}")
+        # Newest first, each journal undoing its own release; undone ones are skipped.
         undone = [
-            r for r in self.store.releases(self.target.name) if goal < r.number <= current.number
+            r for r in releases if goal < r.number <= current.number and r.state != ROLLED_BACK
         ]
         verdict = Verdict(True, "")
-        for release in undone:  # newest first: each journal undoes its own release
+        for release in undone:
             journal = Journal.read(self.home / release.name)
             if journal is None:
                 return Outcome(FAILED, f"the backup of {release.name} is gone (deploy.keep)")

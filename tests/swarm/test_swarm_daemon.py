@@ -106,3 +106,20 @@ def test_a_row_no_node_can_take_stays_pending_and_says_why_in_last_update(
     assert "waiting to start" in row.last_update
     assert needs in row.last_update
     assert swarm_engine.services() == []
+
+
+def test_a_row_removed_from_the_list_stops_its_running_job_for_good(
+    base_image: str, instance: str, swarm_engine: SwarmEngine, docker_api: Any, tmp_path: Path
+) -> None:
+    name = unique("dropped")
+    command = ["sh", "-c", "echo working; while :; do sleep 0.1; done"]
+    world = swarm_world(
+        tmp_path, [name], command, base_image, instance, rows=[f"{name},1,Pending,,,,,,"]
+    )
+    daemon, store = swarm_daemon(world.config())
+    tick_until(daemon, lambda: world.rows()[name].status is P.IN_PROGRESS)
+    world.save([])
+    tick_until(daemon, lambda: not store.active_runs())
+    assert swarm_engine.services() == []
+    job = {"label": [f"com.docker.swarm.service.name=sidekick-{slugify(name)}"]}
+    assert docker_api.containers(filters=job) == []

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from sidekick.containers.swarm_records import NodeInfo, TaskInfo, parse_time
-from sidekick.runners.swarm import ENGINE_FAILURE_EXIT, service_name, task_exit_code
+from sidekick.runners.swarm import ENGINE_FAILURE_EXIT, task_exit_code
+from sidekick.runners.swarm_job import service_name
 from sidekick.runners.swarm_placement import no_taker_reason, placement_for, satisfies, takers
 from sidekick.runners.swarm_workspace import PushedBranch, pushed_branch
 

@@ -207,3 +207,25 @@ def test_a_key_of_any_allowed_length_or_form_runs_as_one_job_listed_by_its_key(
     assert len(service.name) <= 63
     runner.reap(key)
     assert runner.list_agents() == {}
+
+
+def test_stop_sends_the_agent_sigterm_and_leaves_no_container_running(
+    swarm_engine: SwarmEngine, base_image: str, docker_api: Any, tmp_path: Path
+) -> None:
+    runner = swarm_runner(swarm_engine, base_image, tmp_path)
+    agent = write_script(
+        tmp_path,
+        "patient.sh",
+        'trap \'echo got-term > "$OUT"; exit 0\' TERM\necho up > "$OUT.up"\n'
+        "while :; do sleep 0.1; done\n",
+    )
+    out = tmp_path / "term"
+    runner.start(make_spec(tmp_path, "sidekick-patient", (str(agent),), env={"OUT": str(out)}))
+    wait_for(tmp_path.joinpath("term.up").exists, timeout=30, what="the agent")
+    runner.stop("sidekick-patient", grace_seconds=5)
+    assert runner.list_agents() == {}
+    assert wait_for(out.exists, timeout=15, what="SIGTERM to reach the agent")
+    assert out.read_text() == "got-term\n"
+    # Before Moby 24 a removed job's task ran on, orphaned (moby/moby#44312).
+    job = {"label": ["com.docker.swarm.service.name=sidekick-patient"]}
+    assert docker_api.containers(filters=job) == []

@@ -88,6 +88,31 @@ class SwarmEngine(ContainerEngine):
 
         return self._call("logs", project, read, retry=True)
 
+    def end_job(self, service: ServiceInfo) -> None:
+        """Stop a job's running task (SIGTERM, then SIGKILL after its stop grace period).
+
+        Removing a job service does not stop its task before Moby 24 (moby/moby#44312:
+        the container runs on, orphaned), so the job is first updated to want no
+        completions, with a forced update, which shuts down the tasks it had.
+        """
+        self._refuse_unless_ours(service.labels, service.name, service.project)
+
+        def end(api: Any) -> None:
+            current = api.inspect_service(service.id)
+            spec = current["Spec"]
+            template = dict(spec["TaskTemplate"])
+            template["ForceUpdate"] = int(template.get("ForceUpdate") or 0) + 1
+            api.update_service(
+                service.id,
+                current["Version"]["Index"],
+                task_template=template,
+                name=spec["Name"],
+                labels=spec.get("Labels"),
+                mode={"ReplicatedJob": {"MaxConcurrent": 1, "TotalCompletions": 0}},
+            )
+
+        self._call("stop", service.project, end)
+
     def remove_service(self, service: ServiceInfo) -> None:
         """Remove a labelled service; one already gone is a success."""
         self._refuse_unless_ours(service.labels, service.name, service.project)

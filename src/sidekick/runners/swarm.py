@@ -21,6 +21,7 @@ import hashlib
 import logging
 import os
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -29,6 +30,7 @@ from pathlib import Path
 
 from docker.types import SecretReference
 
+from sidekick import stopping
 from sidekick.config import AgentProfile, Config
 from sidekick.containers.errors import ContainerError, ErrorCode
 from sidekick.containers.spec import LABEL_PROJECT, LABEL_RUN, container_name
@@ -45,13 +47,23 @@ from sidekick.models import SESSION_PREFIX
 from sidekick.runners import swarm_workspace as ws
 from sidekick.runners.agent_wrapper import write_exit_status
 from sidekick.runners.base import LaunchSpec, LiveAgent, read_exit_status, write_private
-from sidekick.runners.swarm_job import LABEL_LOG, JobBuilder, Workspace, service_name, slug_of
+from sidekick.runners.swarm_job import (
+    LABEL_LOG,
+    STOP_GRACE_SECONDS,
+    JobBuilder,
+    Workspace,
+    service_name,
+    slug_of,
+)
 
 logger = logging.getLogger(__name__)
 
 # A task that never got a container (no such image on its node, refused mounts) has no
 # exit code of its own: 125 is what `docker run` answers for the engine's own failures.
 ENGINE_FAILURE_EXIT = 125
+# After a job's stop grace its node kills the task; its status reaches the manager soon after.
+END_MARGIN_SECONDS = 5.0
+END_POLL_SECONDS = 0.1
 # Swarm takes secret data "larger than 0 and less than 512000 bytes".
 SECRET_LIMIT = 511_999
 
@@ -69,13 +81,14 @@ class SwarmRunner:
         secrets: Mapping[str, Path] | None = None,
         log_root: Path | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        stop_grace: float = STOP_GRACE_SECONDS,
     ) -> None:
         self.engine = engine
         self.profile = profile
         self.secrets = dict(secrets or {})
         self.log_root = log_root
         self.clock = clock
-        self.job = JobBuilder(engine, profile, self.secrets)
+        self.job = JobBuilder(engine, profile, self.secrets, stop_grace)
         # The agent poll and a reconcile may both find the same ended job.
         self._harvest = threading.Lock()
 
@@ -92,6 +105,7 @@ class SwarmRunner:
             profile,
             secrets=secrets,
             log_root=config.daemon.state_dir / "logs",
+            stop_grace=config.policy.stop_grace,
         )
 
     # --- Runner --------------------------------------------------------------------------
@@ -136,17 +150,34 @@ class SwarmRunner:
         return {n.id: names[n.id] for n in nodes if n.state == "down"}
 
     def stop(self, key: str, grace_seconds: float = 10.0) -> None:
-        """Keep what the job printed so far, then remove it (its task gets SIGTERM, then
-        SIGKILL after the service's stop grace period)."""
+        """End the job's task (SIGTERM, then SIGKILL after the grace the job was made with,
+        ``policy.stop_grace``), keep its logs and exit, then remove the job."""
         service = self._service(key)
         if service is None:
             return
         task = self._task(service)
+        if task is not None and not task.ended:
+            try:
+                self.engine.end_job(service)
+            except ContainerError as exc:
+                if exc.code is not ErrorCode.NOT_FOUND:
+                    raise self._runtime_error(key, exc) from exc
+                return
+            task = self._wait_ended(service)
         if task is not None and task.ended:
             self._exit_code(service, task)
         else:
             self._keep_partial_logs(service)
         self._remove(service)
+
+    def _wait_ended(self, service: ServiceInfo) -> TaskInfo | None:
+        """The task once it has ended, or as it is when the grace (and a margin) is over."""
+        deadline = time.monotonic() + self.job.stop_grace + END_MARGIN_SECONDS
+        task = self._task(service)
+        while task is not None and not task.ended and time.monotonic() < deadline:
+            stopping.sleep(END_POLL_SECONDS)
+            task = self._task(service)
+        return task
 
     def reap(self, key: str) -> None:
         """Remove a finished job; one whose end is already recorded (a job lost with its

@@ -12,9 +12,11 @@ from __future__ import annotations
 import contextlib
 import io
 import itertools
+import shutil
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -24,10 +26,14 @@ from sidekick.config import ContainersConfig
 from sidekick.containers.engine import ContainerEngine
 from tests.containers.conftest import base_image, docker_api
 from tests.containers.helpers import BASE_IMAGE, SESSION, TEST_LABEL
+from tests.mockapi import MockServer, mock_server
+from tests.needs import missing
 from tests.polling import wait_until
 
 __all__ = ["base_image", "docker_api"]
 
+MOCK_KEY = "sk-ant-mock-investigate-0123456789abcdef"
+SCENARIOS = Path(__file__).with_name("investigate-scenarios.yaml")
 MiB = 1024 * 1024
 _counter = itertools.count(1)
 MANY = 20
@@ -101,7 +107,8 @@ def _answers(url: str) -> bool:
 
 
 # The engine keeps only its last 256 events, and other tests on a shared engine
-# push them out: fixtures whose evidence is in events are made by each test.
+# push them out: fixtures whose evidence is in events (a health status is an
+# event only when it changes) are made by each test.
 @pytest.fixture
 def oom_killed(api: Any) -> str:
     hog = "b = b'x' * (256 * 1024 * 1024)"
@@ -119,8 +126,8 @@ def restart_loop(api: Any) -> Iterator[str]:
     api.remove_container(name, force=True)
 
 
-@pytest.fixture(scope="session")
-def unhealthy(api: Any) -> str:
+@pytest.fixture
+def unhealthy(api: Any) -> Iterator[str]:
     probe = {
         "test": ["CMD-SHELL", "echo 'GET /health: 503 database down'; exit 1"],
         "interval": 500_000_000,
@@ -133,7 +140,8 @@ def unhealthy(api: Any) -> str:
         30,
         what="health check failing",
     )
-    return name
+    yield name
+    api.remove_container(name, force=True)
 
 
 @pytest.fixture(scope="session")
@@ -196,3 +204,12 @@ def many(api: Any) -> list[str]:
     names = [start(api, f"many-{batch}-{i:02d}", ["sleep", "600"]) for i in range(MANY)]
     wait_until(lambda: all(state(api, n)["Running"] for n in names), 60, what="20 running")
     return names
+
+
+@pytest.fixture
+def mock() -> Iterator[MockServer]:
+    """The mock Claude API with the investigation scenarios, for the real Claude Code CLI."""
+    if shutil.which("claude") is None:
+        missing("Claude Code CLI `claude` not on PATH (run .ci/install-claude-code.sh)")
+    with mock_server(SCENARIOS, api_keys=[MOCK_KEY]) as server:
+        yield server

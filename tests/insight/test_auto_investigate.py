@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 import uuid
 from collections.abc import Iterator
@@ -14,31 +13,19 @@ import yaml
 from sidekick.config import load_config
 from sidekick.daemon import Daemon
 from sidekick.insight.auto import AutoInvestigations, auto_investigations
-from sidekick.insight.investigate import investigation_socket
-from sidekick.runners.tmux import TmuxRunner
+from sidekick.insight.investigate import investigation_runner
 from sidekick.state import StateStore
 from tests.daemon.world import make_world
-from tests.mockapi import MockServer, mock_server
-from tests.needs import missing
+from tests.insight.conftest import MOCK_KEY
+from tests.mockapi import MockServer
 from tests.polling import wait_until
 
 pytestmark = [pytest.mark.claude, pytest.mark.docker]
 
-KEY = "sk-ant-mock-auto-investigate-0123456789"
-SCENARIOS = Path(__file__).with_name("investigate-scenarios.yaml")
-
-
-@pytest.fixture
-def mock() -> Iterator[MockServer]:
-    if shutil.which("claude") is None:
-        missing("Claude Code CLI `claude` not on PATH (run .ci/install-claude-code.sh)")
-    with mock_server(SCENARIOS, api_keys=[KEY]) as server:
-        yield server
-
 
 def write_config(root: Path, mock: MockServer, containers: list[str], mode: str) -> Path:
     key_file = root / "anthropic_api_key"
-    key_file.write_text(KEY + "\n")
+    key_file.write_text(MOCK_KEY + "\n")
     socket = Path("/tmp") / f"sk-auto-{uuid.uuid4().hex[:8]}" / "sidekick.sock"
     socket.parent.mkdir()
     (root / "shop").mkdir()
@@ -63,7 +50,7 @@ def auto(
     path = write_config(tmp_path, mock, [unhealthy, oom_killed, restart_loop], "auto")
     config = load_config(path)
     yield auto_investigations(config)
-    TmuxRunner(investigation_socket(config)).end_all()
+    investigation_runner(config).end_all()
 
 
 def test_each_incident_is_investigated_once_and_never_two_at_once(
@@ -103,7 +90,7 @@ def test_the_daemon_investigates_an_unhealthy_production_container_by_itself(
     tmp_path: Path, mock: MockServer, unhealthy: str
 ) -> None:
     key_file = tmp_path / "anthropic_api_key"
-    key_file.write_text(KEY + "\n")
+    key_file.write_text(MOCK_KEY + "\n")
     world = make_world(
         tmp_path,
         ["shop"],
@@ -128,7 +115,8 @@ def test_the_daemon_investigates_an_unhealthy_production_container_by_itself(
     finally:
         daemon.request_stop()
         runner.join(60)
-        TmuxRunner(investigation_socket(config)).end_all()
+        investigation_runner(config).end_all()
         world.kill_tmux()
+    assert len(runs) == 1 and runs[0].run_id.startswith("inv-"), "the reconciler adopted it"
     assert runs[0].outcome == "Investigated"
     assert runs[0].reason.startswith("investigation: Diagnosis:")

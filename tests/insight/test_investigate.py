@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,30 +10,21 @@ import pytest
 import yaml
 
 from sidekick.cli import main
+from sidekick.config import load_config
 from sidekick.insight.evidence import MASK, mask_values
+from sidekick.insight.investigate import investigation_runner
 from sidekick.runners.tmux import TmuxRunner
 from sidekick.state import StateStore
-from tests.mockapi import MockServer, mock_server
-from tests.needs import missing
+from tests.insight.conftest import MOCK_KEY
+from tests.mockapi import MockServer
 
 pytestmark = [pytest.mark.claude, pytest.mark.docker]
-
-KEY = "sk-ant-mock-investigate-0123456789abcdef"
-SCENARIOS = Path(__file__).with_name("investigate-scenarios.yaml")
-
-
-@pytest.fixture
-def mock() -> Iterator[MockServer]:
-    if shutil.which("claude") is None:
-        missing("Claude Code CLI `claude` not on PATH (run .ci/install-claude-code.sh)")
-    with mock_server(SCENARIOS, api_keys=[KEY]) as server:
-        yield server
 
 
 @pytest.fixture
 def config(tmp_path: Path, mock: MockServer) -> Iterator[str]:
     key_file = tmp_path / "anthropic_api_key"
-    key_file.write_text(KEY + "\n")
+    key_file.write_text(MOCK_KEY + "\n")
     key_file.chmod(0o400)
     socket = Path("/tmp") / f"sk-inv-{uuid.uuid4().hex[:8]}" / "sidekick.sock"
     socket.parent.mkdir()
@@ -47,7 +37,7 @@ def config(tmp_path: Path, mock: MockServer) -> Iterator[str]:
     path.write_text(yaml.safe_dump(settings))
     yield str(path)
     TmuxRunner(socket).end_all()
-    TmuxRunner(socket.with_name("inv.sock")).end_all()
+    investigation_runner(load_config(path)).end_all()
 
 
 def test_an_investigation_reads_the_logs_answers_is_recorded_and_cannot_edit(

@@ -20,12 +20,11 @@ from pathlib import Path
 from sidekick import stopping
 from sidekick.config import Config
 from sidekick.containers.engine import ContainerEngine
-from sidekick.insight.investigate import Investigator, investigation_socket
+from sidekick.insight.investigate import Investigator, investigation_runner
 from sidekick.insight.kept import investigations_dir
 from sidekick.insight.problems import Problem, ProblemKind, thresholds_of
 from sidekick.insight.report import ContainerInsight, InsightCollector
 from sidekick.insight.targets import resolve_targets
-from sidekick.runners.tmux import TmuxRunner
 from sidekick.state import StateStore
 
 logger = logging.getLogger(__name__)
@@ -130,7 +129,7 @@ def production_containers(engine: ContainerEngine, config: Config) -> list[str]:
 def auto_investigations(config: Config) -> AutoInvestigations:
     """The daemon's: investigations on their own tmux server, recorded in the state store."""
     engine = ContainerEngine(config.containers)
-    runner = TmuxRunner(investigation_socket(config))
+    runner = investigation_runner(config)
     timeout = config.insight.investigation_timeout
 
     def investigate(name: str, question: str) -> object:

@@ -31,6 +31,7 @@ from sidekick.insight.targets import resolve_targets
 from sidekick.launch import read_api_key
 from sidekick.models import AgentRun, slugify
 from sidekick.runners.base import LaunchSpec, Runner, write_private
+from sidekick.runners.tmux import TmuxRunner
 from sidekick.state import RunEnd, StateStore
 
 logger = logging.getLogger(__name__)
@@ -100,6 +101,12 @@ class Waits(Protocol):
 def investigation_socket(config: Config) -> Path:
     """Beside the agents' socket, with a name no longer than its (so within the OS limit)."""
     return config.tmux_socket.with_name(SOCKET_NAME)
+
+
+def investigation_runner(config: Config) -> TmuxRunner:
+    """A tmux runner whose server and agent locks the daemon's runner never lists."""
+    lock_dir = investigations_dir(config) / "agents"
+    return TmuxRunner(investigation_socket(config), lock_dir=lock_dir)
 
 
 @dataclass

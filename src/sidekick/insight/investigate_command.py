@@ -7,8 +7,7 @@ from typing import TextIO
 
 from sidekick.config import Config
 from sidekick.containers.engine import ContainerEngine
-from sidekick.insight.investigate import Investigator, investigation_socket
-from sidekick.runners.tmux import TmuxRunner
+from sidekick.insight.investigate import Investigator, investigation_runner
 from sidekick.state import StateStore
 
 
@@ -19,7 +18,7 @@ def run_investigate(
     engine = ContainerEngine(config.containers)
     store = StateStore(config.daemon.state_dir / "sidekick.db")
     try:
-        runner = TmuxRunner(investigation_socket(config))
+        runner = investigation_runner(config)
         investigator = Investigator(config, runner, store, engine, timeout=timeout)
         done = investigator.investigate(target, question)
     finally:

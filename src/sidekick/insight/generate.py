@@ -100,7 +100,7 @@ def _python(plan: BuildPlan) -> str:
         "",
         "FROM ${BASE_IMAGE} AS build",
         "WORKDIR /app",
-        "RUN python3 -m venv /opt/venv",
+        _python_venv(plan),
         "ENV PATH=/opt/venv/bin:$PATH PIP_DISABLE_PIP_VERSION_CHECK=1",
         "# Dependencies first, in their own layer: a source change keeps this cache.",
         _copy_dependency_files(plan),
@@ -117,6 +117,13 @@ def _python(plan: BuildPlan) -> str:
     ]
     probe = ["python3", "-c", _PY_PROBE.format(port=plan.port)]
     return _join(lines + _tail(plan, probe))
+
+
+def _python_venv(plan: BuildPlan) -> str:
+    """The venv that carries the dependencies to the final stage; no pip when none are needed."""
+    if plan.tool == "none" and not plan.dependencies:
+        return "RUN python3 -m venv --without-pip /opt/venv"
+    return "RUN python3 -m venv /opt/venv"
 
 
 def _python_install(plan: BuildPlan) -> str:

@@ -277,9 +277,8 @@ def _prod_options(command: argparse.ArgumentParser) -> None:
 
 def cmd_prod(args: argparse.Namespace) -> int:
     from sidekick.production.cli import run
-    from sidekick.production.commands import HANDLERS
 
-    return run(args, HANDLERS)
+    return run(args)
 
 
 # --- insight (issue 12: sidekick.insight) -------------------------------------------

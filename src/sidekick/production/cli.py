@@ -10,6 +10,7 @@ locked, an agent runs, the workspace is dirty).
 from __future__ import annotations
 
 import argparse
+import importlib
 from collections.abc import Callable, Mapping
 
 REFUSED = 2
@@ -26,12 +27,13 @@ def register(command: argparse.ArgumentParser) -> None:
         options(action)
 
 
-def run(
-    args: argparse.Namespace, handlers: Mapping[str, Callable[[argparse.Namespace], int]]
-) -> int:
+def run(args: argparse.Namespace) -> int:
     if not args.prod_action:
         print("sidekick prod: name an action (detect, status, ...); see sidekick prod -h")
         return REFUSED
+    # A look (status, logs) loads only what it needs: it is the command a person runs often.
+    module = importlib.import_module(_HANDLERS[args.prod_action])
+    handlers: Mapping[str, Callable[[argparse.Namespace], int]] = module.HANDLERS
     return handlers[args.prod_action](args)
 
 
@@ -77,6 +79,17 @@ def _history_options(action: argparse.ArgumentParser) -> None:
     action.add_argument("project")
     action.add_argument("--limit", type=int, default=20)
 
+
+_LOOKS, _CHANGES = "sidekick.production.commands", "sidekick.production.actions"
+_HANDLERS = {
+    "detect": _LOOKS,
+    "status": _LOOKS,
+    "logs": _LOOKS,
+    "history": _LOOKS,
+    "restart": _CHANGES,
+    "deploy": _CHANGES,
+    "rollback": _CHANGES,
+}
 
 _ACTIONS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = [
     ("detect", "find the Compose project of a project's production", _detect_options),

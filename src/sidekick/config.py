@@ -377,7 +377,7 @@ def _type_name(hint: Any) -> str:
 
 _CHOICES = {
     "priority_source.type": ("auto", "csv", "sheets"),
-    "priority_source.csv.watch": ("auto", "inotify", "poll"),
+    "priority_source.csv.watch": ("auto", "inotify", "watchdog", "poll"),
     "policy.on_removed": ("stop", "finish"),
 }
 _RESTART_POLICIES = ("no", "on-failure", "unless-stopped", "always")

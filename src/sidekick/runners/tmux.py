@@ -233,7 +233,10 @@ def agent_pane_rows(lines: Iterable[str]) -> dict[str, PaneRow]:
 
 def check_key(key: str) -> None:
     if not key.startswith(SESSION_PREFIX) or not _VALID_KEY.fullmatch(key[len(SESSION_PREFIX) :]):
-        raise RunnerError(key, f"not a usable tmux session name (want {SESSION_PREFIX}[a-z0-9-])")
+        raise RunnerError(
+            key,
+            f"not a usable tmux session name (want {SESSION_PREFIX} and letters, digits, - or _)",
+        )
 
 
 class TmuxRunner:

@@ -71,7 +71,9 @@ def project_status(target: Target, engine: ContainerEngine, release: str) -> Pro
     scoped = target.engine(engine)
     try:
         rows = target.select(scoped.list())
-        built = scoped.image_created() if rows else {}
+        built = scoped.image_created(
+            str(r.raw.get("ImageID", "")) for r in rows if r.raw.get("ImageID")
+        )
     except ContainerError as exc:
         return ProjectStatus(target.name, problem=str(exc).removeprefix(f"{target.name}: "))
     if not rows:

@@ -213,7 +213,7 @@ def test_a_job_on_a_node_that_goes_down_fails_its_row_saying_so(
     world = swarm_world(
         tmp_path,
         [name],
-        ["sh", "-c", "echo started; sleep 30"],
+        ["sh", "-c", "echo started; sleep 300"],
         base_image,
         instance,
         rows=[f"{name},1,Pending,,,,,yes,"],
@@ -230,7 +230,14 @@ def test_a_job_on_a_node_that_goes_down_fails_its_row_saying_so(
     assert "went down" in world.rows()[name].last_update
     (run,) = store.runs(name)
     assert run.exit_code == 125
-    tick_until(daemon, lambda: swarm_engine.services() == [])
+    tick_until(daemon, lambda: swarm_engine.services() == [], timeout=90)
+    # Back on the network, the node is told to shut the lost task down: it does not run on.
+    job = {"label": [f"com.docker.swarm.service.name=sidekick-{slugify(name)}"]}
+    worker = second_engine.client()
+    try:
+        wait_until(lambda: worker.api.containers(filters=job) == [], timeout=30, step=0.2)
+    finally:
+        worker.close()
 
 
 def _task_state(engine: SwarmEngine) -> str:

@@ -64,6 +64,8 @@ ENGINE_FAILURE_EXIT = 125
 # After a job's stop grace its node kills the task; its status reaches the manager soon after.
 END_MARGIN_SECONDS = 5.0
 END_POLL_SECONDS = 0.1
+# A job's running task is desired "complete"; one told to stop, one of these.
+STOPPING_DESIRED = frozenset({"shutdown", "remove"})
 # Swarm takes secret data "larger than 0 and less than 512000 bytes".
 SECRET_LIMIT = 511_999
 
@@ -180,8 +182,9 @@ class SwarmRunner:
         return task
 
     def reap(self, key: str) -> None:
-        """Remove a finished job; one whose end is already recorded (a job lost with its
-        node, which may come back) is removed whatever its task says now."""
+        """Remove a finished job. One whose end is already recorded while its task still
+        runs (lost with its node) is kept until that task has stopped: removing the job
+        would leave it running when the node comes back, unseen."""
         service = self._service(key)
         if service is None:
             return
@@ -192,7 +195,27 @@ class SwarmRunner:
                 raise RunnerError(key, "still running: stop it before reaping")
             if self._exit_code(service, task) is None:
                 raise RunnerError(key, "its logs could not be kept yet; reaping later")
+        self._require_task_stopped(service)
         self._remove(service)
+
+    def _require_task_stopped(self, service: ServiceInfo) -> None:
+        """Return once the job's task has stopped (or its node left the swarm); else tell
+        the task to shut down and raise, to be asked again on a later reconcile."""
+        task = self._task(service)
+        if task is None or task.ended:
+            return
+        nodes = {node.id: node for node in self.engine.nodes()}
+        node = nodes.get(task.node_id)
+        if node is None:
+            return
+        if task.desired_state not in STOPPING_DESIRED:
+            self.engine.end_job(service)
+        raise RunnerError(
+            service.name,
+            f"its task is lost with node {node_names(list(nodes.values()))[node.id]}: the job "
+            "goes once the node is back and has stopped it, or is removed from the swarm "
+            "(docker node rm)",
+        )
 
     def degraded(self) -> list[str]:
         state = self.engine.swarm_state()

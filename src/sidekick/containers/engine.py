@@ -25,6 +25,7 @@ from urllib.parse import quote
 import docker.errors
 import requests
 import urllib3
+from docker.api.client import APIClient
 from docker.client import DockerClient, from_env
 from docker.constants import DEFAULT_UNIX_SOCKET
 from docker.types import CancellableStream, Mount
@@ -88,7 +89,7 @@ class ContainerEngine:
         self, settings: ContainersConfig | None = None, *, host_paths: HostPaths | None = None
     ) -> None:
         self.settings = settings or ContainersConfig()
-        self._client: Any = None
+        self._client: DockerClient | None = None
         self._lock = threading.Lock()
         self._host_paths = host_paths
 
@@ -114,24 +115,29 @@ class ContainerEngine:
         if client is not None:
             client.close()
 
-    def _api(self) -> Any:
+    def _api(self) -> APIClient:
         with self._lock:
             if self._client is None:
                 self._client = self._connect()
             return self._client.api
 
-    def _connect(self) -> Any:
+    def _connect(self) -> DockerClient:
         settings = self.settings
+        # The stubs say ``timeout: int``; docker-py hands it to requests and to the
+        # socket, which take float seconds, so a configured 2.5 stays 2.5.
         if settings.docker_host:
             return DockerClient(
                 base_url=settings.docker_host,
                 version=settings.api_version,
-                timeout=settings.timeout,
+                timeout=settings.timeout,  # type: ignore[arg-type]  # float seconds work
             )
-        return from_env(version=settings.api_version, timeout=settings.timeout)
+        return from_env(
+            version=settings.api_version,
+            timeout=settings.timeout,  # type: ignore[arg-type]  # float seconds work
+        )
 
     def _call(
-        self, operation: str, project: str, fn: Callable[[Any], T], *, retry: bool = False
+        self, operation: str, project: str, fn: Callable[[APIClient], T], *, retry: bool = False
     ) -> T:
         """Run one SDK call; a read retries once on a fresh connection after a dropped one."""
         try:
@@ -142,7 +148,7 @@ class ContainerEngine:
             logger.info("Docker engine connection lost, reconnecting: %s", exc)
             return self._attempt(operation, project, fn)
 
-    def _attempt(self, operation: str, project: str, fn: Callable[[Any], T]) -> T:
+    def _attempt(self, operation: str, project: str, fn: Callable[[APIClient], T]) -> T:
         try:
             return fn(self._api())
         except (docker.errors.DockerException, requests.RequestException) as exc:
@@ -194,7 +200,7 @@ class ContainerEngine:
         mounts = [_mount(bind, paths) for bind in spec.all_binds()]
         labels = spec.all_labels(self.settings.instance)
 
-        def create(api: Any) -> Any:
+        def create(api: APIClient) -> Any:
             host_config = api.create_host_config(**_host_options(spec, mounts))
             return api.create_container(
                 spec.image,
@@ -330,9 +336,11 @@ class ContainerEngine:
     def wait(self, name: str, timeout: float | None = None, project: str = "") -> int | None:
         """The exit code once the container has stopped; None if ``timeout`` passes first."""
 
-        def wait(api: Any) -> int | None:
+        def wait(api: APIClient) -> int | None:
             try:
-                return int(api.wait(name, timeout=timeout)["StatusCode"])
+                # A request timeout (requests takes float seconds; the stubs say int).
+                answer = api.wait(name, timeout=timeout)  # type: ignore[arg-type]
+                return int(answer["StatusCode"])
             except requests.RequestException as exc:
                 if timed_out(exc):
                     return None
@@ -351,8 +359,13 @@ class ContainerEngine:
         labels = selector(self.settings.instance, project)
         filters = {"type": ["container"], "label": labels, "event": list(EVENT_ACTIONS)}
 
-        def subscribe(api: Any) -> Any:
-            return api.events(since=since, until=until, filters=filters, decode=True)
+        def subscribe(api: APIClient) -> CancellableStream[dict[str, Any]]:
+            # The stubs take datetime | int; docker-py sends a float as it is, which keeps
+            # the fraction of a second (a datetime it turns into whole seconds).
+            stream: CancellableStream[dict[str, Any]] = api.events(  # type: ignore[call-overload]
+                since=since, until=until, filters=filters, decode=True
+            )
+            return stream
 
         stream = self._call("events", project or "", subscribe)
         return EventStream(stream, project or "", self.socket, ends=until is not None)
@@ -361,7 +374,7 @@ class ContainerEngine:
 class LogStream:
     """Iterate for :class:`LogChunk` s; ``close()`` from any thread ends the iteration."""
 
-    def __init__(self, response: Any) -> None:
+    def __init__(self, response: requests.Response) -> None:
         self._stream = CancellableStream(read_frames(response.raw.read), response)
 
     def __iter__(self) -> Iterator[LogChunk]:
@@ -374,7 +387,9 @@ class LogStream:
 class EventStream:
     """Iterate for :class:`ContainerEvent` s; the engine going away raises NETWORK_ERROR."""
 
-    def __init__(self, stream: Any, project: str, socket: str, *, ends: bool) -> None:
+    def __init__(
+        self, stream: CancellableStream[dict[str, Any]], project: str, socket: str, *, ends: bool
+    ) -> None:
         self._stream = stream
         self._project = project
         self._socket = socket
@@ -402,7 +417,7 @@ class EventStream:
 # --- helpers that shape SDK calls ----------------------------------------------------
 
 
-def _ping(api: Any) -> bool:
+def _ping(api: APIClient) -> bool:
     response = api.get(f"{api.base_url}/_ping", timeout=PING_TIMEOUT)
     response.raise_for_status()
     return True
@@ -449,7 +464,9 @@ def _log_params(
     return params
 
 
-def _logs_response(api: Any, name: str, params: dict[str, Any], *, stream: bool) -> Any:
+def _logs_response(
+    api: APIClient, name: str, params: dict[str, Any], *, stream: bool
+) -> requests.Response:
     url = f"{api.base_url}/v{api.api_version}/containers/{quote(name, safe='')}/logs"
     response = api.get(url, params=params, stream=stream, timeout=None if stream else api.timeout)
     try:
@@ -493,7 +510,7 @@ def timed_out(exc: BaseException) -> bool:
     )
 
 
-def _api_code(exc: Any, operation: str) -> ErrorCode:
+def _api_code(exc: docker.errors.APIError, operation: str) -> ErrorCode:
     if isinstance(exc, docker.errors.ImageNotFound):
         return ErrorCode.IMAGE_NOT_FOUND
     if isinstance(exc, docker.errors.NotFound):

@@ -16,6 +16,8 @@ from datetime import datetime
 from typing import Any
 
 import docker.errors
+import requests
+from docker.api.client import APIClient
 
 from sidekick.containers.engine import ContainerEngine, _logs_response
 from sidekick.containers.errors import UnmanagedContainer
@@ -96,7 +98,7 @@ class ScopedEngine:
         info = self._held(name)
         argv = list(command)
 
-        def run(api: Any) -> ExecResult:
+        def run(api: APIClient) -> ExecResult:
             created = api.exec_create(info.id, argv, stdout=True, stderr=True)
             output = api.exec_start(created["Id"])
             code = api.exec_inspect(created["Id"]).get("ExitCode")
@@ -138,7 +140,7 @@ class ScopedEngine:
         return raw
 
     def image_id(self, reference: str) -> str | None:
-        def look(api: Any) -> str | None:
+        def look(api: APIClient) -> str | None:
             found = api.images(name=reference, quiet=True)
             return str(found[0]) if found else None
 
@@ -152,7 +154,7 @@ class ScopedEngine:
     def untag(self, reference: str) -> None:
         """Remove one tag; the image stays while another tag or a container uses it."""
 
-        def untag(api: Any) -> None:
+        def untag(api: APIClient) -> None:
             try:
                 api.remove_image(reference, noprune=True)
             except docker.errors.APIError as exc:
@@ -174,7 +176,7 @@ class ScopedEngine:
 class LogRecords:
     """Iterate for (timestamp text, stream, line without the timestamp); ``close()`` ends it."""
 
-    def __init__(self, response: Any, *, follow: bool) -> None:
+    def __init__(self, response: requests.Response, *, follow: bool) -> None:
         self._response = response
         self._follow = follow
 
@@ -232,7 +234,7 @@ def _one_off(info: ContainerInfo) -> bool:
     return info.labels.get(COMPOSE_ONEOFF) == "True"
 
 
-def _text(output: Any) -> str:
+def _text(output: object) -> str:
     data = output if isinstance(output, bytes) else b""
     return data.decode("utf-8", "replace")
 

@@ -52,6 +52,7 @@ STEP = 0.05
 @contextmanager
 def single_node_swarm(api: Any) -> Iterator[None]:
     made = api.info()["Swarm"]["LocalNodeState"] != "active"
+    had_bridge = bool(api.networks(names=["docker_gwbridge"]))
     if made:
         api.init_swarm(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
     try:
@@ -59,6 +60,9 @@ def single_node_swarm(api: Any) -> Iterator[None]:
     finally:
         if made:
             api.leave_swarm(force=True)
+        if made and not had_bridge:
+            # swarm init makes this bridge and leaving keeps it: the engine goes back as found.
+            api.remove_network("docker_gwbridge")
 
 
 def wait(condition: Callable[[], bool], timeout: float = 120.0) -> None:

@@ -22,6 +22,8 @@ from sidekick.containers.swarm import SwarmEngine
 from tests.containers.conftest import base_image, docker_api, instance, slug  # noqa: F401
 from tests.needs import missing
 
+GATEWAY_BRIDGE = "docker_gwbridge"
+
 
 def advertise_address() -> str:
     """This machine's address on its default route: what a second node can reach."""
@@ -40,6 +42,7 @@ def advertise_address() -> str:
 def swarm_manager(docker_api: Any) -> Iterator[str]:  # noqa: F811
     """This engine as a swarm manager; the node id. Leaves the swarm only if it made it."""
     state = docker_api.info().get("Swarm") or {}
+    had_bridge = bool(docker_api.networks(names=[GATEWAY_BRIDGE]))
     made = False
     if state.get("LocalNodeState") != "active":
         try:
@@ -54,6 +57,10 @@ def swarm_manager(docker_api: Any) -> Iterator[str]:  # noqa: F811
     if made:
         with contextlib.suppress(docker.errors.APIError):
             docker_api.leave_swarm(force=True)
+        if not had_bridge:
+            # swarm init makes this bridge and leaving keeps it: the engine goes back as found.
+            with contextlib.suppress(docker.errors.APIError):
+                docker_api.remove_network(GATEWAY_BRIDGE)
 
 
 @pytest.fixture

@@ -117,3 +117,35 @@ def _remove_image(engine: ContainerEngine, image: str) -> None:
 def _image_ids(engine: ContainerEngine) -> set[str]:
     ids = engine._call("images", "", lambda api: api.images(all=True, quiet=True), retry=True)
     return {str(i).removeprefix("sha256:") for i in ids}
+
+
+def start_trial(
+    engine: ContainerEngine, image: str, port: int | None, labels: Mapping[str, str]
+) -> str:
+    """Create and start a throwaway container of ``image``, ``port`` published on 127.0.0.1."""
+
+    def create(api: Any) -> str:
+        host_config = api.create_host_config(
+            port_bindings={port: ("127.0.0.1",)} if port else None,
+            security_opt=["no-new-privileges:true"],
+        )
+        created = api.create_container(
+            image,
+            labels=dict(labels),
+            ports=[port] if port else None,
+            host_config=host_config,
+            detach=True,
+        )
+        return str(created["Id"])
+
+    container = engine._call("create", "", create)
+    try:
+        engine._call("start", "", lambda api: api.start(container))
+    except ContainerError:
+        remove_trial(engine, container)
+        raise
+    return container
+
+
+def remove_trial(engine: ContainerEngine, container: str) -> None:
+    engine._call("remove", "", lambda api: api.remove_container(container, force=True))

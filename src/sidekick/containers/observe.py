@@ -155,3 +155,16 @@ def host_memory(engine: ContainerEngine) -> int | None:
     raw = engine._call("info", "", lambda api: api.info(), retry=True)
     total = raw.get("MemTotal")
     return int(total) if isinstance(total, int) else None
+
+
+def container_rows(engine: ContainerEngine, label: str | None = None) -> list[dict[str, Any]]:
+    """Every container (all states) as the engine lists it, optionally only one label's."""
+    filters = {"label": [label]} if label else None
+    rows = engine._call(
+        "list", "", lambda api: api.containers(all=True, filters=filters), retry=True
+    )
+    return [dict(row) for row in rows]
+
+
+def row_name(row: Mapping[str, Any]) -> str:
+    return str((row.get("Names") or [""])[0]).lstrip("/")

@@ -17,7 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sidekick.containers import observe
-from sidekick.containers.build import BuildFailed, build_image, remove_built
+from sidekick.containers.build import (
+    BuildFailed,
+    build_image,
+    remove_built,
+    remove_trial,
+    start_trial,
+)
 from sidekick.containers.engine import ContainerEngine
 from sidekick.containers.errors import ContainerError
 from sidekick.insight.detect import BuildPlan
@@ -96,14 +102,13 @@ class Checker:
         self, plan: BuildPlan, tag: str, labels: dict[str, str], log: list[str]
     ) -> CheckResult:
         port = plan.port
-        container = self.engine._call("create", "", lambda api: _create(api, tag, port, labels))
+        container = start_trial(self.engine, tag, port, labels)
         try:
-            self.engine._call("start", "", lambda api: api.start(container))
             if port is None:
                 return self._stays_up(container, log)
             return self._answers(container, port, log)
         finally:
-            self.engine._call("remove", "", lambda api: api.remove_container(container, force=True))
+            remove_trial(self.engine, container)
 
     def _answers(self, container: str, port: int, log: list[str]) -> CheckResult:
         host_port = self._host_port(container, port)
@@ -142,17 +147,6 @@ class Checker:
         raw = observe.inspect_raw(self.engine, container)
         bindings = (raw.get("NetworkSettings") or {}).get("Ports") or {}
         return int(bindings[f"{port}/tcp"][0]["HostPort"])
-
-
-def _create(api: Any, tag: str, port: int | None, labels: dict[str, str]) -> str:
-    host_config = api.create_host_config(
-        port_bindings={port: ("127.0.0.1",)} if port else None,
-        security_opt=["no-new-privileges:true"],
-    )
-    created = api.create_container(
-        tag, labels=labels, ports=[port] if port else None, host_config=host_config, detach=True
-    )
-    return str(created["Id"])
 
 
 def _http_status(port: int) -> int | None:

@@ -30,6 +30,7 @@ from sidekick.insight.report import ContainerInsight, InsightCollector
 from sidekick.insight.targets import resolve_targets
 from sidekick.launch import read_api_key
 from sidekick.models import AgentRun, slugify
+from sidekick.reconciler import _with_result as with_result
 from sidekick.runners.base import LaunchSpec, Runner, write_private
 from sidekick.runners.tmux import TmuxRunner
 from sidekick.state import RunEnd, StateStore
@@ -211,20 +212,10 @@ class Investigator:
         self.store.begin_run(run)
         state = "finished" if done.exit_code is not None else "stopped"
         reason = f"investigation: {done.summary()}"[:300]
-        end = RunEnd(state, self.clock(), done.exit_code, reason, "Investigated")
-        if facts is not None:
-            end = RunEnd(
-                state,
-                end.ended_at,
-                done.exit_code,
-                reason,
-                "Investigated",
-                facts.session_id,
-                facts.num_turns,
-                facts.input_tokens,
-                facts.output_tokens,
-                facts.total_cost_usd,
-            )
+        # Session, turns, tokens and cost as the reconciler reads them off any run.
+        end = with_result(
+            RunEnd(state, self.clock(), done.exit_code, reason, "Investigated"), facts
+        )
         self.store.end_run(spec.run_id, end)
         self.store.record_event(
             spec.project,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sidekick.config import Config
+from sidekick.containers import observe
 from sidekick.containers.engine import ContainerEngine
 from sidekick.containers.spec import LABEL_PROJECT
 from sidekick.errors import SidekickError
@@ -50,8 +50,8 @@ class _Known:
     """Every container's name and id, from one list call (not one inspect per name)."""
 
     def __init__(self, engine: ContainerEngine) -> None:
-        rows: list[Any] = engine._call("list", "", lambda api: api.containers(all=True), retry=True)
-        self.names = {str((row.get("Names") or [""])[0]).lstrip("/") for row in rows}
+        rows = observe.container_rows(engine)
+        self.names = {observe.row_name(row) for row in rows}
         self.ids = [str(row.get("Id", "")) for row in rows]
 
     def __contains__(self, name: str) -> bool:
@@ -86,7 +86,4 @@ def _production(engine: ContainerEngine, config: Config, project: str, known: _K
 
 
 def _labelled(engine: ContainerEngine, label: str) -> list[str]:
-    rows: list[Any] = engine._call(
-        "list", "", lambda api: api.containers(all=True, filters={"label": [label]}), retry=True
-    )
-    return [str((row.get("Names") or [""])[0]).lstrip("/") for row in rows]
+    return [observe.row_name(row) for row in observe.container_rows(engine, label)]

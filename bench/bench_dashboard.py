@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+from yarl import URL
 
 from _common import HEADER, kill_tmux, median_p95, save_by_rename, scratch, write_config
 from sidekick.config import load_config
@@ -153,7 +154,7 @@ def viewers_process(url: str, cookie: str) -> subprocess.Popen[bytes]:
 async def view(url: str, cookie: str) -> None:
     """Hold VIEWERS event streams open and read every table sent, until killed."""
     jar = aiohttp.CookieJar(unsafe=True)
-    jar.update_cookies({"sidekick_session": cookie}, aiohttp.client.URL(url))
+    jar.update_cookies({"sidekick_session": cookie}, URL(url))
     async with aiohttp.ClientSession(cookie_jar=jar) as session:
         streams = [await session.get(url + "/events") for _ in range(VIEWERS)]
         for stream in streams:

@@ -8,6 +8,7 @@ run never hides a skipped integration test.
 from __future__ import annotations
 
 import os
+from typing import NoReturn
 
 import pytest
 
@@ -16,7 +17,7 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 
 
-def missing(reason: str) -> None:
+def missing(reason: str) -> NoReturn:
     """Fail in CI, skip elsewhere; never returns."""
     if in_ci():
         pytest.fail(f"required in CI: {reason}", pytrace=False)

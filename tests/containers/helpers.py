@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import docker
+from docker.constants import DEFAULT_UNIX_SOCKET
 
 from tests.needs import missing
 
@@ -24,12 +25,11 @@ def raw_labels() -> dict[str, str]:
 
 def engine_socket_path() -> str:
     """The engine's Unix socket, as the SDK would find it."""
-    url = os.environ.get("DOCKER_HOST") or docker.constants.DEFAULT_UNIX_SOCKET
+    url = os.environ.get("DOCKER_HOST") or DEFAULT_UNIX_SOCKET
     for prefix in ("http+unix://", "unix://"):
         if url.startswith(prefix):
             return url[len(prefix) :]
     missing(f"the engine is not on a Unix socket ({url})")
-    raise AssertionError
 
 
 def sweep(api: Any, labels: list[str]) -> None:

@@ -12,6 +12,7 @@ import os
 import socket
 import threading
 from pathlib import Path
+from typing import Self
 
 
 class SocketProxy:
@@ -27,7 +28,7 @@ class SocketProxy:
     def url(self) -> str:
         return f"unix://{self.path}"
 
-    def start(self) -> SocketProxy:
+    def start(self) -> Self:
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(str(self.path))
         os.chmod(self.path, self.mode)

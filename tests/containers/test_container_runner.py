@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -102,7 +103,11 @@ def test_a_foreign_container_holding_the_key_is_refused_not_adopted_or_touched(
     assert key not in runner.list_agents()
     with pytest.raises(UnmanagedContainer, match="sidekick did not create"):
         runner.start(launch(slug, tmp_path, ("true",)))
-    for attempt in (lambda: runner.stop(key, 1), lambda: runner.reap(key)):
+    attempts: tuple[Callable[[], object], ...] = (
+        lambda: runner.stop(key, 1),
+        lambda: runner.reap(key),
+    )
+    for attempt in attempts:
         with pytest.raises(UnmanagedContainer):
             attempt()
     assert docker_api.inspect_container(key)["State"]["Running"] is True

@@ -12,8 +12,9 @@ from typing import Any
 
 from sidekick.config import Config
 from sidekick.containers.engine import ContainerEngine
-from sidekick.daemon import Daemon, Parts, build_source
+from sidekick.daemon import Daemon, Parts
 from sidekick.models import ProjectStatus, agent_key, slugify
+from sidekick.priorities.choose import build_source
 from sidekick.runners.container import ContainerRunner
 from sidekick.state import StateStore
 from tests.daemon.world import World, make_world
@@ -26,7 +27,8 @@ P = ProjectStatus
 DAEMON_SCRIPT = """
 import sys
 from sidekick.config import load_config
-from sidekick.daemon import Daemon, Parts, build_source
+from sidekick.daemon import Daemon, Parts
+from sidekick.priorities.choose import build_source
 from sidekick.runners.container import ContainerRunner
 from sidekick.state import StateStore
 config = load_config(sys.argv[1], environ={})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -117,12 +118,13 @@ def test_unlabelled_container_with_the_key_name_is_never_touched(
     )
     docker_api.start(foreign["Id"])
     assert [c for c in engine.list() if c.name == name] == []
-    for attempt in (
+    attempts: tuple[Callable[[], None], ...] = (
         lambda: engine.stop(name),
         lambda: engine.remove(name, force=True),
         lambda: engine.restart(name),
         lambda: engine.rename(name, name + "-moved"),
-    ):
+    )
+    for attempt in attempts:
         with pytest.raises(UnmanagedContainer, match=r"containers\.managed_names"):
             attempt()
     with pytest.raises(ContainerError) as duplicate:

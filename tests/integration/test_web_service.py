@@ -32,6 +32,12 @@ def _metrics(port: int) -> str:
         return ""
 
 
+def _metrics_once(port: int, line: str) -> str:
+    """The metrics text once it holds the line; empty until then."""
+    text = _metrics(port)
+    return text if line in text else ""
+
+
 def test_the_web_service_serves_the_daemons_state_on_the_hosts_loopback_without_the_socket(
     orchestrator_project: Compose, world: World, docker_client: docker.DockerClient
 ) -> None:
@@ -56,5 +62,5 @@ def test_the_web_service_serves_the_daemons_state_on_the_hosts_loopback_without_
     assert "/var/run/docker.sock" not in mounts
     assert mounts["/data"]["RW"] is False
     # The orchestrator's heartbeat, read from the shared state volume.
-    text = wait_until(lambda: "sidekick_daemon_healthy 1.0" in (m := _metrics(port)) and m, 90)
+    text = wait_until(lambda: _metrics_once(port, "sidekick_daemon_healthy 1.0"), 90)
     assert "sidekick_agents_running 0.0" in text

@@ -19,12 +19,41 @@ import sys
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 import docker
 
 from tests.containers.helpers import BASE_IMAGE
 from tests.containers.helpers import SESSION as CONTAINERS_SESSION
 from tests.integration.compose import SESSION
+
+
+class StatusRow(TypedDict):
+    """One container in ``sidekick status --json`` (sidekick.production.status.ContainerRow)."""
+
+    project: str
+    container: str
+    service: str
+    state: str
+    health: str
+    uptime: str
+    ports: str
+    image: str
+    built: str
+    release: str
+    restarts: int | None
+    oom_killed: bool | None
+    exit_code: int | None
+    probe: str
+
+
+class ProjectStatusJson(TypedDict):
+    """One project in ``sidekick status --json`` (ProjectStatus.to_dict)."""
+
+    project: str
+    problem: str
+    containers: list[StatusRow]
+
 
 APP = Path(__file__).parent / "app"
 APP_LABEL = "sidekick-tests.app"
@@ -72,7 +101,7 @@ class ProdApp:
             stdin=None if stdin is not None else subprocess.DEVNULL,
         )
 
-    def status_json(self) -> list[dict[str, object]]:
+    def status_json(self) -> list[ProjectStatusJson]:
         result = self.sidekick("status", self.name, "--json")
         return list(json.loads(result.stdout))
 
@@ -100,6 +129,8 @@ class ProdApp:
         try:
             label = f"{APP_LABEL}={self.compose_project}"
             for image in client.images.list(all=True, filters={"label": label}):
+                if image.id is None:
+                    continue
                 with contextlib.suppress(docker.errors.APIError):
                     client.images.remove(image.id, force=True)
         finally:

@@ -52,7 +52,7 @@ def test_a_committed_change_is_deployed_and_served(prod_app: ProdApp) -> None:
     assert _releases(prod_app) == [("r1", "live")]
     assert _audit(prod_app)[0] == ("deploy", "deployed")
     (status,) = prod_app.status_json()
-    assert status["containers"][0]["release"] == "r1"  # type: ignore[index]
+    assert status["containers"][0]["release"] == "r1"
     history = prod_app.sidekick("history", prod_app.name)
     assert "r1" in history.stdout and "deployed" in history.stdout
     assert SECRET not in result.stdout + result.stderr + history.stdout
@@ -74,7 +74,7 @@ def test_a_change_that_breaks_the_health_check_is_rolled_back_byte_for_byte(
     assert prod_app.version() == "1"
     assert _snapshot(prod_app.production) == before
     (status,) = prod_app.status_json()
-    assert status["containers"][0]["health"] == "healthy"  # type: ignore[index]
+    assert status["containers"][0]["health"] == "healthy"
     assert _releases(prod_app) == [("r1", "rolled-back")]
     assert _audit(prod_app)[0] == ("deploy", "rolled back")
     assert SECRET not in result.stdout + result.stderr
@@ -151,7 +151,7 @@ def test_a_deploy_killed_midway_is_undone_by_the_next_one(prod_app: ProdApp) -> 
     assert _releases(prod_app) == [("r2", "live"), ("r1", "rolled-back")]
     assert prod_app.version() == "5"
     (status,) = prod_app.status_json()
-    assert status["containers"][0]["health"] == "healthy"  # type: ignore[index]
+    assert status["containers"][0]["health"] == "healthy"
 
 
 def test_a_deploy_waits_for_the_projects_agent_to_finish(prod_app: ProdApp) -> None:

@@ -42,7 +42,7 @@ def test_restart_with_yes_restarts_and_waits_until_healthy(prod_app: ProdApp) ->
     assert json.loads(result.stdout)["detail"] == "0 smoke check(s) passed"
     assert _started_at(prod_app) != before
     (project,) = prod_app.status_json()
-    assert project["containers"][0]["health"] == "healthy"  # type: ignore[index]
+    assert project["containers"][0]["health"] == "healthy"
     assert prod_app.version() == "1"
     action, outcome, _ = _audit(prod_app)[0]
     assert (action, outcome) == ("restart", "healthy")
@@ -61,7 +61,7 @@ def test_restart_of_a_service_that_stays_unhealthy_exits_1_with_the_probe_output
     assert "health answered 500 down-for-test" in result.stderr
     assert _audit(prod_app)[0][1] == "unhealthy"
     (project,) = prod_app.status_json()
-    (row,) = project["containers"]  # type: ignore[misc]
+    (row,) = project["containers"]
     assert row["health"] == "unhealthy" and row["restarts"] == 0
     assert row["probe"] == "health answered 500 down-for-test"
     assert row["oom_killed"] is False

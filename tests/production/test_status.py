@@ -13,7 +13,7 @@ def test_status_shows_the_running_service_healthy_with_its_port_and_image(
 ) -> None:
     (project,) = prod_app.status_json()
     assert project["problem"] == ""
-    (row,) = project["containers"]  # type: ignore[misc]
+    (row,) = project["containers"]
     assert row["service"] == "web" and row["state"] == "running"
     assert row["health"] == "healthy" and f"->{8000}/tcp" in row["ports"]
     assert row["image"] == f"{prod_app.compose_project}-web" and row["built"]

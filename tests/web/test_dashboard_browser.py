@@ -6,7 +6,7 @@ import re
 import time
 from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.daemon.world import World
 from tests.web.conftest import log_in, screenshot
@@ -20,7 +20,7 @@ ROWS = [
 ]
 
 
-def row(page: Page, project: str) -> object:
+def row(page: Page, project: str) -> Locator:
     return page.locator(f'tr[data-project="{project}"]')
 
 

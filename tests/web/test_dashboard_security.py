@@ -6,11 +6,14 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
-from sidekick.web.action_requests import ActionRequests
+from sidekick.web.action_requests import ActionRequest, ActionRequests
 from sidekick.web.auth import hash_password
 from tests.daemon.world import World
 from tests.web.conftest import log_in, screenshot
 from tests.web.dashboard import TOKEN, USER, Dashboard, running_dashboard
+
+# A form as playwright posts it (its form= takes this dict, or FormData).
+Form = dict[str, str | float | bool]
 
 ROWS = ["alpha,1,Pending,,,Secret plans for alpha,,,", "beta,2,Failed,,,Retry beta,,,"]
 DATA_PATHS = [
@@ -68,7 +71,7 @@ def test_a_token_as_bearer_reads_the_metrics(
             assert metric in text
         assert 'sidekick_runs_total{outcome="",state="running"} 1.0' in text
         # A bearer token reads; it never changes anything.
-        form = {"action": "stop", "project": "alpha", "csrf": "x"}
+        form: Form = {"action": "stop", "project": "alpha", "csrf": "x"}
         refused = page.request.post(
             dashboard.url + "/actions", form=form, headers={"Authorization": f"Bearer {TOKEN}"}
         )
@@ -81,10 +84,11 @@ def test_a_form_without_the_csrf_token_is_refused(
     with running_dashboard(tmp_path, worlds, ROWS) as dashboard:
         log_in(page, dashboard)
         expect(page.locator('tr[data-project="alpha"] .status')).to_have_text("In Progress")
-        for form in (
+        forged: tuple[Form, ...] = (
             {"action": "requeue", "project": "beta"},
             {"action": "requeue", "project": "beta", "csrf": "forged"},
-        ):
+        )
+        for form in forged:
             response = page.request.post(dashboard.url + "/actions", form=form, max_redirects=0)
             assert response.status == 403
             assert "CSRF" in response.text()
@@ -103,7 +107,7 @@ def test_a_login_form_without_its_csrf_token_is_refused(
     page: Page, worlds: list[World], tmp_path: Path
 ) -> None:
     with running_dashboard(tmp_path, worlds, ROWS) as dashboard:
-        form = {"user": USER, "secret": TOKEN}
+        form: Form = {"user": USER, "secret": TOKEN}
         response = page.request.post(dashboard.url + "/login", form=form, max_redirects=0)
         assert response.status == 403
         assert page.request.get(dashboard.url + "/", max_redirects=0).status == 401
@@ -127,7 +131,7 @@ def test_a_hashed_password_logs_in_as_its_user_and_log_out_ends_the_session(
         expect(page.get_by_role("alert")).to_contain_text("do not match")
 
 
-def _requests(dashboard: Dashboard) -> list[object]:
+def _requests(dashboard: Dashboard) -> list[ActionRequest]:
     requests = ActionRequests(dashboard.world.state / "sidekick.db")
     try:
         return list(requests.recent())

@@ -45,7 +45,7 @@ TASK_CONFIG_DIR = "/tmp/sidekick-claude"  # noqa: S108
 BASE_URL_VARIABLE = "ANTHROPIC_BASE_URL"
 HOST_ALIAS = "host.docker.internal"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-STOP_GRACE_SECONDS = 10
+STOP_GRACE_SECONDS = 10.0
 NANO = 1_000_000_000
 SERVICE_NAME_LIMIT = 63
 
@@ -65,11 +65,17 @@ class JobBuilder:
     """Builds one profile's jobs from launches."""
 
     def __init__(
-        self, engine: SwarmEngine, profile: AgentProfile, secrets: Mapping[str, Path]
+        self,
+        engine: SwarmEngine,
+        profile: AgentProfile,
+        secrets: Mapping[str, Path],
+        stop_grace: float = STOP_GRACE_SECONDS,
     ) -> None:
         self.engine = engine
         self.profile = profile
         self.secrets = dict(secrets)
+        # A stopped job's task gets this long after SIGTERM before its node kills it.
+        self.stop_grace = stop_grace
 
     def service_options(
         self,
@@ -90,7 +96,7 @@ class JobBuilder:
             secrets=references,
             hosts=hosts or None,
             init=True,
-            stop_grace_period=STOP_GRACE_SECONDS * NANO,
+            stop_grace_period=int(self.stop_grace * NANO),
         )
         task = TaskTemplate(
             container,

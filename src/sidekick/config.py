@@ -34,6 +34,7 @@ from sidekick.insight.settings import InsightConfig, check_insight
 from sidekick.models import readable_slug, slugify
 from sidekick.os_limits import path_problem, socket_path_problem
 from sidekick.production.settings import ProductionConfig, check_production, split_projects
+from sidekick.web.settings import WebConfig
 
 ENV_PREFIX = "SIDEKICK_"
 CONFIG_ENV = "SIDEKICK_CONFIG"
@@ -165,6 +166,8 @@ class Config:
     default_agent: str = "default"
     # Filled from the mapping form of projects: entries (see sidekick.production.settings).
     production: dict[str, ProductionConfig] = field(default_factory=dict)
+    # The dashboard (sidekick web); see sidekick.web.settings.
+    web: WebConfig = field(default_factory=WebConfig)
     # Container insight and investigations; see sidekick.insight.settings.
     insight: InsightConfig = field(default_factory=InsightConfig)
 

@@ -39,7 +39,6 @@ stamp=.venv/.sidekick-lock.sha256
 wanted_stamp="$(cat "$lock" pyproject.toml | sha256sum | cut -d' ' -f1)"
 if [[ "$(cat "$stamp" 2>/dev/null)" != "$wanted_stamp" ]]; then
     echo "tests/run.sh: installing the dependencies from $lock"
-    .venv/bin/python -m pip install --quiet --upgrade pip
     .venv/bin/python -m pip install --quiet --require-hashes -r "$lock"
     .venv/bin/python -m pip install --quiet --no-deps -e .
     echo "$wanted_stamp" >"$stamp"

@@ -11,10 +11,10 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import docker
 import pytest
+from docker.api.client import APIClient
 
 from sidekick.config import ContainersConfig
 from sidekick.containers.engine import ContainerEngine
@@ -26,7 +26,7 @@ _counter = itertools.count(1)
 
 
 @pytest.fixture(scope="session")
-def docker_api() -> Iterator[Any]:
+def docker_api() -> Iterator[APIClient]:
     """A raw SDK client, for setting up and checking what sidekick's own code did."""
     try:
         client = docker.from_env(timeout=60)
@@ -39,7 +39,7 @@ def docker_api() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def base_image(docker_api: Any) -> str:
+def base_image(docker_api: APIClient) -> str:
     try:
         docker_api.inspect_image(BASE_IMAGE)
     except docker.errors.ImageNotFound:
@@ -48,7 +48,7 @@ def base_image(docker_api: Any) -> str:
 
 
 @pytest.fixture
-def instance(docker_api: Any) -> Iterator[str]:
+def instance(docker_api: APIClient) -> Iterator[str]:
     """An instance label of this test's own: its containers, and only those, are swept after."""
     name = f"{SESSION}-{next(_counter)}"
     yield name

@@ -6,9 +6,9 @@ import contextlib
 import os
 import uuid
 from pathlib import Path
-from typing import Any
 
 import docker
+from docker.api.client import APIClient
 from docker.constants import DEFAULT_UNIX_SOCKET
 
 from tests.needs import missing
@@ -32,7 +32,7 @@ def engine_socket_path() -> str:
     missing(f"the engine is not on a Unix socket ({url})")
 
 
-def sweep(api: Any, labels: list[str]) -> None:
+def sweep(api: APIClient, labels: list[str]) -> None:
     for row in api.containers(all=True, filters={"label": labels}):
         with contextlib.suppress(docker.errors.NotFound):
             api.remove_container(row["Id"], force=True, v=True)

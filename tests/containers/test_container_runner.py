@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from docker.api.client import APIClient
 
 from sidekick.config import AgentProfile, ContainersConfig
 from sidekick.containers.engine import ContainerEngine
@@ -46,7 +47,7 @@ def finished(runner: ContainerRunner, key: str) -> bool:
 
 
 def test_agent_starts_is_listed_exits_and_is_reaped_with_its_code_and_logs_kept(
-    engine: ContainerEngine, docker_api: Any, base_image: str, slug: str, tmp_path: Path
+    engine: ContainerEngine, docker_api: APIClient, base_image: str, slug: str, tmp_path: Path
 ) -> None:
     runner = ContainerRunner(engine, profile(base_image, memory="128m", pids_limit=64))
     script = "echo working; while [ ! -e go ]; do sleep 0.05; done; echo done >&2; exit 3"
@@ -66,7 +67,7 @@ def test_agent_starts_is_listed_exits_and_is_reaped_with_its_code_and_logs_kept(
 
 
 def test_a_kept_container_is_renamed_away_so_the_next_run_can_start(
-    engine: ContainerEngine, docker_api: Any, base_image: str, slug: str, tmp_path: Path
+    engine: ContainerEngine, docker_api: APIClient, base_image: str, slug: str, tmp_path: Path
 ) -> None:
     runner = ContainerRunner(engine, profile(base_image, remove_after=False))
     spec = launch(slug, tmp_path, ("sh", "-c", "echo first"))
@@ -92,7 +93,7 @@ def test_a_second_start_is_already_running_and_leaves_one_container(
 
 
 def test_a_foreign_container_holding_the_key_is_refused_not_adopted_or_touched(
-    engine: ContainerEngine, docker_api: Any, base_image: str, slug: str, tmp_path: Path
+    engine: ContainerEngine, docker_api: APIClient, base_image: str, slug: str, tmp_path: Path
 ) -> None:
     key = container_name(slug)
     foreign = docker_api.create_container(
@@ -127,7 +128,7 @@ def test_stopped_agent_is_finished_with_the_signal_exit_code(
 
 
 def test_api_key_arrives_as_a_read_only_secret_never_in_the_container_env(
-    instance: str, docker_api: Any, base_image: str, slug: str, tmp_path: Path
+    instance: str, docker_api: APIClient, base_image: str, slug: str, tmp_path: Path
 ) -> None:
     key_file = tmp_path / "api-key"
     key_file.write_text("sk-test-123\n")
@@ -161,7 +162,7 @@ def test_api_key_arrives_as_a_read_only_secret_never_in_the_container_env(
 
 
 def test_the_projects_dev_image_is_the_default_image(
-    engine: ContainerEngine, docker_api: Any, base_image: str, slug: str, tmp_path: Path
+    engine: ContainerEngine, docker_api: APIClient, base_image: str, slug: str, tmp_path: Path
 ) -> None:
     spec = launch(slug, tmp_path, ("true",))
     (spec.cwd / ".devcontainer.json").write_text(json.dumps({"image": base_image}))

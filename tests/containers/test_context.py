@@ -6,9 +6,9 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
+from docker.api.client import APIClient
 
 from sidekick.config import ContainersConfig
 from sidekick.containers.context import (
@@ -310,7 +310,7 @@ def test_kubectl_without_a_cluster_is_not_reachable_and_with_one_checks_exec_rig
     assert runtime.reachable and not runtime.permitted and "v1.31.2" in runtime.detail
 
 
-def test_docker_probe_asks_the_real_engine(docker_api: Any) -> None:
+def test_docker_probe_asks_the_real_engine(docker_api: APIClient) -> None:
     runtime = probe_docker(ContainerEngine(), os.environ.get("PATH"))
     assert runtime.usable and "answers" in runtime.detail
     assert runtime.path == (shutil.which("docker") or ContainerEngine().socket)

@@ -10,6 +10,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from docker.api.client import APIClient
+
 from sidekick.config import Config
 from sidekick.containers.engine import ContainerEngine
 from sidekick.daemon import Daemon, Parts
@@ -77,7 +79,7 @@ def unique(name: str) -> str:
 
 
 def test_row_goes_pending_to_complete_with_the_agent_writing_into_the_project(
-    base_image: str, instance: str, docker_api: Any, tmp_path: Path
+    base_image: str, instance: str, docker_api: APIClient, tmp_path: Path
 ) -> None:
     name = unique("alpha")
     command = [
@@ -132,7 +134,7 @@ def start_daemon(world: World) -> subprocess.Popen[bytes]:
 
 
 def test_sigkill_of_the_daemon_mid_run_never_leaves_two_containers_for_a_project(
-    base_image: str, instance: str, docker_api: Any, tmp_path: Path
+    base_image: str, instance: str, docker_api: APIClient, tmp_path: Path
 ) -> None:
     names = [unique(f"k{i}") for i in range(3)]
     # Each agent takes a lock directory in its project (all a container sees); finding

@@ -25,6 +25,7 @@ from typing import Any
 import docker
 import pytest
 import yaml
+from docker.api.client import APIClient
 
 from sidekick.models import ProjectStatus, agent_key
 from sidekick.priorities.csv_file import CsvPrioritySource
@@ -79,7 +80,7 @@ def _no_caches(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
 
 
 @pytest.fixture(scope="module")
-def orchestrator_image(docker_api: Any, base_image: str) -> Iterator[str]:
+def orchestrator_image(docker_api: APIClient, base_image: str) -> Iterator[str]:
     named = os.environ.get("SIDEKICK_ORCHESTRATOR_IMAGE")
     if named:
         yield named
@@ -128,7 +129,7 @@ def row_status(root: Path, name: str) -> ProjectStatus:
 
 
 def test_daemon_in_a_container_runs_its_agent_as_a_sibling_writing_to_the_host(
-    docker_api: Any, base_image: str, orchestrator_image: str, instance: str, tmp_path: Path
+    docker_api: APIClient, base_image: str, orchestrator_image: str, instance: str, tmp_path: Path
 ) -> None:
     name = f"inside-{uuid.uuid4().hex[:6]}"
     write_world(tmp_path, name, base_image, instance)
@@ -151,7 +152,9 @@ def test_daemon_in_a_container_runs_its_agent_as_a_sibling_writing_to_the_host(
         docker_api.remove_container(daemon["Id"], force=True)
 
 
-def check_sibling(docker_api: Any, daemon_id: str, name: str, instance: str, root: Path) -> None:
+def check_sibling(
+    docker_api: APIClient, daemon_id: str, name: str, instance: str, root: Path
+) -> None:
     key = agent_key(name)
     project = root / "projects" / name
     try:
@@ -174,7 +177,7 @@ def check_sibling(docker_api: Any, daemon_id: str, name: str, instance: str, roo
     assert f"the daemon runs in container {daemon_id[:12]}" in logs
 
 
-def _agent(docker_api: Any, key: str, instance: str) -> Any:
+def _agent(docker_api: APIClient, key: str, instance: str) -> Any:
     rows = docker_api.containers(
         all=True, filters={"name": key, "label": [f"sidekick.instance={instance}"]}
     )

@@ -13,9 +13,9 @@ import subprocess
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
+from docker.api.client import APIClient
 
 from sidekick.health import heartbeat_path, read_heartbeat, verdict
 from sidekick.models import ProjectStatus, agent_key
@@ -55,7 +55,7 @@ def _file_or_none(target: str) -> str | None:
     return target if target.startswith("/") and Path(target).is_file() else None
 
 
-def others_running(docker_api: Any) -> list[str]:
+def others_running(docker_api: APIClient) -> list[str]:
     """Running containers these tests did not make: a restart would stop them."""
     return [
         row["Names"][0]
@@ -65,7 +65,7 @@ def others_running(docker_api: Any) -> list[str]:
 
 
 @pytest.fixture
-def dockerd(docker_api: Any) -> Dockerd:
+def dockerd(docker_api: APIClient) -> Dockerd:
     if os.environ.get(RESTART_ENV) != "1":
         missing(f"restarts the Docker engine: set {RESTART_ENV}=1 where nothing else uses it")
     found = find_dockerd()

@@ -9,6 +9,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
+from docker.api.client import APIClient
 
 from sidekick.config import ContainersConfig
 from sidekick.containers.engine import ContainerEngine
@@ -32,12 +33,12 @@ def sleeper(slug: str, image: str) -> ContainerSpec:
     return spec_for(slug, image, ("sleep", "300"))
 
 
-def state_of(docker_api: Any, name: str) -> str:
+def state_of(docker_api: APIClient, name: str) -> str:
     return str(docker_api.inspect_container(name)["State"]["Status"])
 
 
 def test_container_carries_labels_read_only_secrets_and_the_profile_limits(
-    engine: ContainerEngine, docker_api: Any, base_image: str, slug: str, tmp_path: Path
+    engine: ContainerEngine, docker_api: APIClient, base_image: str, slug: str, tmp_path: Path
 ) -> None:
     project = project_dir(tmp_path)
     secret = tmp_path / "token.txt"
@@ -110,7 +111,7 @@ def test_mounts_outside_the_project_secrets_and_allowed_paths_are_refused(
 
 
 def test_unlabelled_container_with_the_key_name_is_never_touched(
-    engine: ContainerEngine, docker_api: Any, base_image: str, slug: str
+    engine: ContainerEngine, docker_api: APIClient, base_image: str, slug: str
 ) -> None:
     name = container_name(slug)
     foreign = docker_api.create_container(
@@ -136,7 +137,7 @@ def test_unlabelled_container_with_the_key_name_is_never_touched(
 
 
 def test_a_container_named_in_the_config_may_be_stopped_without_the_label(
-    docker_api: Any, base_image: str, slug: str, instance: str
+    docker_api: APIClient, base_image: str, slug: str, instance: str
 ) -> None:
     name = f"{slug}-configured"
     created = docker_api.create_container(
@@ -149,7 +150,7 @@ def test_a_container_named_in_the_config_may_be_stopped_without_the_label(
 
 
 def test_duplicate_start_fails_atomically_with_already_exists(
-    engine: ContainerEngine, docker_api: Any, base_image: str, slug: str
+    engine: ContainerEngine, docker_api: APIClient, base_image: str, slug: str
 ) -> None:
     first = engine.run(sleeper(slug, base_image))
     with pytest.raises(ContainerError) as duplicate:
@@ -161,7 +162,7 @@ def test_duplicate_start_fails_atomically_with_already_exists(
 
 
 def test_stopping_a_stopped_and_starting_a_running_container_are_successes(
-    engine: ContainerEngine, docker_api: Any, base_image: str, slug: str
+    engine: ContainerEngine, docker_api: APIClient, base_image: str, slug: str
 ) -> None:
     info = engine.run(sleeper(slug, base_image))
     engine.start(info.id)
@@ -227,7 +228,7 @@ def test_with_an_init_process_a_missing_binary_is_exit_127_with_the_reason_logge
 
 
 def test_removing_a_running_container_without_force_is_stop_failed(
-    engine: ContainerEngine, docker_api: Any, base_image: str, slug: str
+    engine: ContainerEngine, docker_api: APIClient, base_image: str, slug: str
 ) -> None:
     info = engine.run(sleeper(slug, base_image))
     with pytest.raises(ContainerError) as refused:
@@ -290,7 +291,7 @@ def test_wait_gives_the_exit_code_or_none_when_time_runs_out(
 
 
 def test_events_report_state_changes_of_managed_containers_only(
-    engine: ContainerEngine, docker_api: Any, base_image: str, slug: str
+    engine: ContainerEngine, docker_api: APIClient, base_image: str, slug: str
 ) -> None:
     began = time.time()
     info = engine.run(spec_for(slug, base_image, ("sh", "-c", "exit 3")))

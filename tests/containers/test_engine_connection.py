@@ -11,9 +11,9 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from docker.api.client import APIClient
 
 from sidekick.config import AgentProfile, ContainersConfig
 from sidekick.containers.engine import ContainerEngine
@@ -79,7 +79,7 @@ def test_runner_reports_an_unreachable_engine_as_unavailable(tmp_path: Path) -> 
 
 
 def test_a_socket_the_client_may_not_open_is_permission_denied_with_the_fix(
-    docker_api: Any, public_dir: Path
+    docker_api: APIClient, public_dir: Path
 ) -> None:
     if os.geteuid() != 0:
         missing("needs root to run a client as another user")
@@ -115,7 +115,7 @@ def test_a_socket_the_client_may_not_open_is_permission_denied_with_the_fix(
 
 
 def test_the_engine_going_away_is_network_error_and_the_same_service_reconnects(
-    docker_api: Any, public_dir: Path
+    docker_api: APIClient, public_dir: Path
 ) -> None:
     proxy = SocketProxy(public_dir / "engine.sock", engine_socket_path(), mode=0o666).start()
     engine = ContainerEngine(ContainersConfig(docker_host=proxy.url, timeout=10))
@@ -136,7 +136,7 @@ def test_the_engine_going_away_is_network_error_and_the_same_service_reconnects(
 
 
 def test_exit_listener_resubscribes_after_the_engine_returns_and_rings_once_for_the_gap(
-    docker_api: Any, public_dir: Path
+    docker_api: APIClient, public_dir: Path
 ) -> None:
     proxy = SocketProxy(public_dir / "engine.sock", engine_socket_path(), mode=0o666).start()
     engine = ContainerEngine(ContainersConfig(docker_host=proxy.url, timeout=10))

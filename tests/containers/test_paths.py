@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 import pytest
+from docker.api.client import APIClient
 
 from sidekick.config import ContainersConfig
 from sidekick.containers.engine import ContainerEngine
@@ -63,7 +63,7 @@ def test_own_container_is_found_from_mountinfo_or_cgroup() -> None:
 
 
 def test_a_real_container_finds_its_own_id_in_its_mountinfo(
-    docker_api: Any, base_image: str, slug: str
+    docker_api: APIClient, base_image: str, slug: str
 ) -> None:
     created = docker_api.create_container(
         base_image, ["cat", "/proc/self/mountinfo"], name=f"{slug}-self", labels=raw_labels()
@@ -75,7 +75,7 @@ def test_a_real_container_finds_its_own_id_in_its_mountinfo(
 
 
 def test_engine_translates_through_the_mounts_of_a_real_daemon_container(
-    docker_api: Any, base_image: str, slug: str, instance: str, tmp_path: Path
+    docker_api: APIClient, base_image: str, slug: str, instance: str, tmp_path: Path
 ) -> None:
     """A stand-in daemon container mounts the host's data at /world; a sibling writes there."""
     host_world = project_dir(tmp_path, "host-world")

@@ -200,9 +200,9 @@ class ContainerEngine:
         mounts = [_mount(bind, paths) for bind in spec.all_binds()]
         labels = spec.all_labels(self.settings.instance)
 
-        def create(api: APIClient) -> Any:
+        def create(api: APIClient) -> dict[str, Any]:
             host_config = api.create_host_config(**_host_options(spec, mounts))
-            return api.create_container(
+            created: dict[str, Any] = api.create_container(
                 spec.image,
                 command=list(spec.command) or None,
                 name=spec.name,
@@ -214,6 +214,7 @@ class ContainerEngine:
                 host_config=host_config,
                 detach=True,
             )
+            return created
 
         created = self._call("create", spec.project, create)
         for warning in created.get("Warnings") or ():

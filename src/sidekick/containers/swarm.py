@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from docker.api.client import APIClient
+
 from sidekick.containers.engine import ContainerEngine
 from sidekick.containers.errors import ContainerError, ErrorCode, UnmanagedContainer
 from sidekick.containers.spec import LABEL_INSTANCE, LABEL_MANAGED, selector
@@ -82,7 +84,7 @@ class SwarmEngine(ContainerEngine):
     def service_logs(self, service_id: str, project: str = "") -> bytes:
         """Everything the service's tasks printed, stdout and stderr in one stream."""
 
-        def read(api: Any) -> bytes:
+        def read(api: APIClient) -> bytes:
             chunks = api.service_logs(service_id, stdout=True, stderr=True, follow=False)
             return b"".join(chunks)
 
@@ -97,7 +99,7 @@ class SwarmEngine(ContainerEngine):
         """
         self._refuse_unless_ours(service.labels, service.name, service.project)
 
-        def end(api: Any) -> None:
+        def end(api: APIClient) -> None:
             current = api.inspect_service(service.id)
             spec = current["Spec"]
             template = dict(spec["TaskTemplate"])

@@ -234,7 +234,7 @@ class Reconciler:
             self._finish(run, exit_code, row)
             return
         if run.state == "stopping":
-            self._close_stopped(run, None)
+            self._close_stopped(run, None, row)
             return
         reason = "agent vanished without an exit status (interrupted)"
         self.store.end_run(run.run_id, RunEnd("interrupted", self.clock(), reason=reason))
@@ -385,7 +385,7 @@ class Reconciler:
 
     def _finish(self, run: AgentRun, exit_code: int, row: Project | None) -> None:
         if run.state == "stopping":
-            self._close_stopped(run, exit_code)
+            self._close_stopped(run, exit_code, row)
             return
         log_text = _read_log(run.log_path)
         outcome_facts = claude_code.parse_result(log_text)
@@ -410,13 +410,14 @@ class Reconciler:
         )
         logger.info("%s: %s", run.key, note, extra={"project": run.project})
 
-    def _close_stopped(self, run: AgentRun, exit_code: int | None) -> None:
+    def _close_stopped(self, run: AgentRun, exit_code: int | None, row: Project | None) -> None:
         outcome = ProjectStatus(run.outcome) if run.outcome else None
         facts = claude_code.parse_result(_read_log(run.log_path))
         end = _with_result(
             RunEnd("stopped", self.clock(), exit_code, run.reason, run.outcome), facts
         )
-        if outcome is not None:
+        if outcome is not None or row is not None:
+            # A row the person marked keeps the status they chose; its note says the agent stopped.
             self._queue(run.project, outcome, run.key, f"stopped: {run.reason}")
         self.store.end_run(run.run_id, end)
         self.store.record_event(run.project, "stopped", run.reason, run_id=run.run_id)
@@ -430,7 +431,9 @@ class Reconciler:
             "%s: %s", action.status.value, action.reason, extra={"project": action.project}
         )
 
-    def _queue(self, project: str, status: ProjectStatus, agent: str | None, note: str) -> None:
+    def _queue(
+        self, project: str, status: ProjectStatus | None, agent: str | None, note: str
+    ) -> None:
         stamp = self.clock().astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
         self.store.queue_update(RowUpdate(project, status, agent, f"{stamp} · {_short(note)}"))
 

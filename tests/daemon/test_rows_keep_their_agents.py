@@ -146,6 +146,9 @@ def test_only_a_row_that_is_gone_blocked_or_complete_stops_its_agent(make: Make)
         "wide": "In Progress",
     }
     assert "gone" not in rows_now
+    # The person's status stays; the note no longer says the stopped agent 'started'.
+    assert rows_now["blocked"][0]["Last Update"].endswith("· stopped: row marked Blocked")
+    assert rows_now["done"][0]["Last Update"].endswith("· stopped: row marked Complete")
     findings = {f.project: f.problem for f in CsvPrioritySource(world.csv).load().findings}
     assert "not a whole number: 'three'" in findings["bad"]
     assert "10 fields but the header has 9" in findings["wide"]

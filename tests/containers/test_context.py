@@ -314,3 +314,16 @@ def test_docker_probe_asks_the_real_engine(docker_api: APIClient) -> None:
     runtime = probe_docker(ContainerEngine(), os.environ.get("PATH"))
     assert runtime.usable and "answers" in runtime.detail
     assert runtime.path == (shutil.which("docker") or ContainerEngine().socket)
+
+
+def test_an_unnamed_last_stage_is_built_without_a_target(tmp_path: Path) -> None:
+    """docker build --target takes names only: `--target 1` fails to reach the stage."""
+    project = tmp_path / "shop"
+    project.mkdir()
+    (project / "Dockerfile").write_text(
+        "FROM python:3.11-slim AS deps\nRUN true\nFROM python:3.11-slim\nCOPY . /app\n",
+        encoding="utf-8",
+    )
+    builds = [argv for argv in argvs(project) if argv[1] == "build"]
+    dockerfile = str(project / "Dockerfile")
+    assert builds == [["docker", "build", "-f", dockerfile, "-t", "shop:latest", str(project)]]

@@ -360,8 +360,11 @@ def _dockerfile_commands(context: ProjectContext) -> Iterator[Command]:
     stage = dockerfile.dev_stage
     if stage is None:
         return
+    last = stage.index == len(dockerfile.stages) - 1
+    if not stage.name and not last:
+        return  # docker build --target takes a stage's name only; this one has none
     tag = f"{slugify(context.directory.name)}:{stage.name or 'latest'}"
-    target = ("--target", stage.ref) if len(dockerfile.stages) > 1 else ()
+    target = () if last else ("--target", stage.name)
     for runtime in _runtimes_for_images(context):
         build = (runtime, "build", "-f", str(dockerfile.path), *target, "-t", tag)
         yield Command(f"build {tag} ({runtime})", (*build, str(context.directory)))

@@ -56,11 +56,6 @@ class Stage:
     name: str
     line: int
 
-    @property
-    def ref(self) -> str:
-        """What ``--target`` takes: the stage's name, or its index when unnamed."""
-        return self.name or str(self.index)
-
 
 @dataclass(frozen=True)
 class Dockerfile:

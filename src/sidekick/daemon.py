@@ -32,6 +32,7 @@ from sidekick.models import Snapshot
 from sidekick.priorities.base import LastGoodSource, PrioritySource
 from sidekick.priorities.choose import build_source
 from sidekick.priorities.watch import FileWatcher
+from sidekick.production.requested import ProductionRequests
 from sidekick.reconciler import Reconciler
 from sidekick.runners.base import Runner
 from sidekick.runners.choose import ExitListener, build_exit_listeners, build_runner
@@ -106,6 +107,7 @@ class Daemon:
         self._degraded_checked = 0.0
         self._runtimes_degraded: list[str] = []
         self._requests = ActionRequests(self.parts.store.path)
+        self._production = ProductionRequests(config, self._requests, self.parts.store)
 
     # --- what other threads and signals may call ---------------------------------
 
@@ -197,7 +199,9 @@ class Daemon:
     def _answer_requests(self) -> None:
         """Actions confirmed on the dashboard, carried out here: only the daemon acts on agents."""
         state_dir, grace = self.config.daemon.state_dir, self.config.policy.stop_grace
-        executor = Executor(self.parts.store, self.parts.runner, state_dir, grace)
+        executor = Executor(
+            self.parts.store, self.parts.runner, state_dir, grace, self._production.start
+        )
         execute_pending(self._requests, executor)
 
     def _tick(self) -> None:

@@ -69,10 +69,12 @@ def make_world(
     root: Path,
     projects: Iterable[str],
     command: list[str],
+    /,
     *,
     rows: Iterable[str] = (),
     **overrides: object,
 ) -> World:
+    """A world; ``overrides`` merge into the config's sections (``projects=`` adds blocks)."""
     directories = {}
     for name in projects:
         directory = root / "projects" / name

@@ -133,22 +133,10 @@ class Deployer:
         return self.home.with_suffix(".lock")
 
     def plan(self) -> DeployPlan:
-        deploy = self.target.settings.deploy
-        files = plan_files(self._workspace(), self.production, deploy.exclude, delete=deploy.delete)
-        builds = read_compose_builds(self.compose.file)
-        rebuild = tuple(
-            s for s, context in builds.items() if deploy.build and _touches(files, context)
-        )
-        compose_changed = any(
-            p.startswith(".env") or self.compose.file.name == p for p in files.copied()
-        )
-        recreate = self.compose.services if compose_changed else rebuild
-        return DeployPlan(files, rebuild, tuple(recreate))
+        return deploy_plan(self.target)
 
     def _workspace(self) -> Path:
-        if self.target.workspace is None:
-            raise ProductionError(self.target.name, "has no workspace directory to deploy from")
-        return self.target.workspace
+        return _workspace(self.target)
 
     # --- deploy ---------------------------------------------------------------------
 
@@ -262,7 +250,7 @@ class Deployer:
         current = next((r for r in releases if r.state == LIVE), None)
         if current is None:
             return Outcome(REFUSED, "no live release to roll back")
-        goal = to if to is not None else _previous(releases, current)
+        goal = to if to is not None else previous_release(releases, current)
         if goal >= current.number or (goal and all(r.number != goal for r in releases)):
             return Outcome(REFUSED, f"r{goal} is not a release before the live {current.name}")
         # Newest first, each journal undoing its own release; undone ones are skipped.
@@ -295,7 +283,29 @@ class Deployer:
                     )
 
 
-def _previous(releases: list[Release], current: Release) -> int:
+def deploy_plan(target: Target) -> DeployPlan:
+    """What a deploy would change; reads files only (the dashboard shows it before asking)."""
+    if target.compose is None or target.settings.path is None:
+        raise ProductionError(target.name, "deploys need a Compose project (production.path)")
+    deploy, compose = target.settings.deploy, target.compose
+    files = plan_files(
+        _workspace(target), target.settings.path, deploy.exclude, delete=deploy.delete
+    )
+    builds = read_compose_builds(compose.file)
+    rebuild = tuple(s for s, context in builds.items() if deploy.build and _touches(files, context))
+    compose_changed = any(p.startswith(".env") or compose.file.name == p for p in files.copied())
+    recreate = compose.services if compose_changed else rebuild
+    return DeployPlan(files, rebuild, tuple(recreate))
+
+
+def _workspace(target: Target) -> Path:
+    if target.workspace is None:
+        raise ProductionError(target.name, "has no workspace directory to deploy from")
+    return target.workspace
+
+
+def previous_release(releases: list[Release], current: Release) -> int:
+    """The release a rollback of ``current`` goes back to (0: before the first)."""
     older = [r.number for r in releases if r.number < current.number and r.state != ROLLED_BACK]
     return max(older, default=0)
 

@@ -4,7 +4,10 @@ The dashboard has no Docker socket and no tmux: a confirmed action becomes a
 row in ``action_requests`` on the daemon's own SQLite file, the daemon executes
 pending rows at the start of a reconcile and answers each one, and both the
 request and the answer go to the audit log (the ``events`` table) with the
-dashboard user's name. This module imports nothing heavy, so the daemon can use it.
+dashboard user's name. Production actions (restart, deploy, rollback) take
+minutes: the daemon marks them running and hands them to a worker thread
+(:mod:`sidekick.production.requested`), which answers when done, so no
+reconcile waits for them. This module imports nothing heavy, so the daemon can use it.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,8 +31,14 @@ logger = logging.getLogger(__name__)
 
 STOP = "stop"
 REQUEUE = "requeue"
-ACTIONS = (STOP, REQUEUE)
-# What a person is told before confirming, and what each action does.
+RESTART = "restart"
+DEPLOY = "deploy"
+ROLLBACK = "rollback"
+PRODUCTION = (RESTART, DEPLOY, ROLLBACK)
+ACTIONS = (STOP, REQUEUE, *PRODUCTION)
+RUNNING = "running"
+# What a person is told before confirming, and what each action does (production's
+# plans are worked out from its files: sidekick.web.production_plans).
 PLANS = {
     STOP: "stop the agent of {project}: its run ends and the row becomes Blocked "
     "(set it to Pending to start again)",
@@ -106,6 +116,14 @@ class ActionRequests:
             (project, limit),
         )
 
+    def start(self, request_id: int, answer: str) -> None:
+        """Under way in a worker: no longer pending, not yet answered."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE action_requests SET state = ?, answer = ? WHERE id = ?",
+                (RUNNING, answer, request_id),
+            )
+
     def answer(self, request_id: int, state: str, answer: str) -> None:
         with self._tx() as db:
             db.execute(
@@ -113,12 +131,13 @@ class ActionRequests:
                 (state, answer, _now(), request_id),
             )
 
-    def fingerprint(self) -> tuple[int, int]:
-        """Changes when a request is made or answered (for the live page)."""
-        ((newest, answered),) = self._rows(
-            "SELECT COALESCE(MAX(id), 0), COUNT(answered_at) FROM action_requests"
+    def fingerprint(self) -> tuple[int, int, int]:
+        """Changes when a request is made, started or answered (for the live page)."""
+        ((newest, answered, running),) = self._rows(
+            "SELECT COALESCE(MAX(id), 0), COUNT(answered_at),"
+            " COUNT(CASE WHEN state = 'running' THEN 1 END) FROM action_requests"
         )
-        return int(newest), int(answered)
+        return int(newest), int(answered), int(running)
 
     def run_counts(self) -> list[tuple[str, str, int]]:
         """Runs by state and outcome (for /metrics), on the same database file."""
@@ -144,32 +163,47 @@ class Executor:
     runner: Runner
     state_dir: Path
     stop_grace: float
+    # Starts a production request in a worker thread that answers it; None: not here.
+    production: Callable[[ActionRequest], None] | None = None
 
 
 def execute_pending(requests: ActionRequests, executor: Executor) -> int:
     """Carry out and answer every pending request; how many there were."""
     pending = requests.pending()
     for request in pending:
+        if request.action in PRODUCTION and executor.production is not None:
+            requests.start(request.id, "under way")
+            executor.production(request)
+            continue
         try:
             state, answer = _execute(request, executor)
         except Exception as exc:
             logger.exception("dashboard request %d failed", request.id)
             state, answer = "failed", f"{type(exc).__name__}: {exc}"
-        requests.answer(request.id, state, answer)
-        executor.store.record_event(
-            request.project,
-            f"dashboard-{request.action}",
-            f"{answer} (asked by {request.user} on the dashboard)",
-            user=request.user,
-            request=request.id,
-            state=state,
-        )
+        answer_request(requests, executor.store, request, state, answer)
     return len(pending)
+
+
+def answer_request(
+    requests: ActionRequests, store: StateStore, request: ActionRequest, state: str, answer: str
+) -> None:
+    """The answer, on the request and in the audit log with who asked."""
+    requests.answer(request.id, state, answer)
+    store.record_event(
+        request.project,
+        f"dashboard-{request.action}",
+        f"{answer} (asked by {request.user} on the dashboard)",
+        user=request.user,
+        request=request.id,
+        state=state,
+    )
 
 
 def _execute(request: ActionRequest, executor: Executor) -> tuple[str, str]:
     if request.action == STOP:
         return _stop(request, executor)
+    if request.action in PRODUCTION:
+        return "refused", "production actions are carried out by the daemon"
     return _requeue(request, executor.store, executor.state_dir)
 
 

@@ -18,7 +18,16 @@ from aiohttp import web
 from sidekick import __version__
 from sidekick.config import Config
 from sidekick.web import live
-from sidekick.web.action_requests import ACTIONS, PLANS, REQUEUE, STOP
+from sidekick.web.action_requests import (
+    ACTIONS,
+    DEPLOY,
+    PLANS,
+    PRODUCTION,
+    REQUEUE,
+    RESTART,
+    ROLLBACK,
+    STOP,
+)
 from sidekick.web.auth import Credential, Session, Sessions, bearer_user, check_login, csrf_matches
 from sidekick.web.data import CHART_HEIGHT, CHART_WIDTH, Board, git_change, read_tail
 from sidekick.web.metrics import metrics_text
@@ -355,7 +364,13 @@ async def metrics(request: web.Request) -> web.Response:
 
 # --- actions ----------------------------------------------------------------------
 
-_LABELS = {STOP: "stop the agent", REQUEUE: "re-queue the project"}
+_LABELS = {
+    STOP: "stop the agent",
+    REQUEUE: "re-queue the project",
+    RESTART: "restart production",
+    DEPLOY: "deploy to production",
+    ROLLBACK: "roll production back",
+}
 
 
 def _action_allowed(request: web.Request, action: str, project: str) -> str:
@@ -371,6 +386,8 @@ def _action_allowed(request: web.Request, action: str, project: str) -> str:
         return f"{project} has no running agent"
     if action == REQUEUE and not row["can_requeue"]:
         return f"{project} is {row['status']}, not Failed"
+    if action in PRODUCTION and not row["has_production"]:
+        return f"{project} has no production block in the configuration"
     return ""
 
 
@@ -379,6 +396,16 @@ async def confirm_page(request: web.Request) -> web.Response:
     refused = _action_allowed(request, action, project)
     if refused:
         raise _refused(request, refused)
+    if action in PRODUCTION:
+        # A deploy's plan reads two directory trees: off the event loop.
+        plan = await asyncio.get_running_loop().run_in_executor(
+            None, request.app[BOARD].production_plan, action, project
+        )
+        if plan.refused:
+            raise _refused(request, plan.refused)
+        summary, lines = plan.summary, plan.lines
+    else:
+        summary, lines = PLANS[action].format(project=project), []
     return _page(
         request,
         "confirm.html",
@@ -386,7 +413,8 @@ async def confirm_page(request: web.Request) -> web.Response:
         "confirm",
         action=action,
         project=project,
-        plan=PLANS[action].format(project=project),
+        plan=summary,
+        plan_lines=lines,
         action_label=_LABELS[action],
     )
 

@@ -25,6 +25,7 @@ from sidekick.production.store import ProductionStore
 from sidekick.state import StateStore
 from sidekick.status import STATUS_NAME, read_report, status_data
 from sidekick.web.action_requests import ActionRequests
+from sidekick.web.production_plans import Plan, production_plan, undeployed
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class Board:
     def state_dir(self) -> Path:
         return self.config.daemon.state_dir
 
-    def fingerprint(self) -> tuple[int, int, int, int]:
+    def fingerprint(self) -> tuple[int, ...]:
         """Changes whenever the daemon writes a report or answers a request."""
         try:
             stat = (self.state_dir / STATUS_NAME).stat()
@@ -72,6 +73,9 @@ class Board:
         for row in data["projects"]:
             row["can_stop"] = row["running_since"] is not None
             row["can_requeue"] = row["status"] == ProjectStatus.FAILED.value
+            row["has_production"] = row["project"] in self.config.production
+            # As the daemon wrote it when a run ended or a deploy finished: no diff here.
+            row["undeployed"] = undeployed(row["last_update"]) if row["has_production"] else None
         data["requests"] = self.requests.recent(limit=10)
         return data
 
@@ -96,6 +100,9 @@ class Board:
             "production": self._production(name),
             "investigation": last_report(self.config, name),
         }
+
+    def production_plan(self, action: str, project: str) -> Plan:
+        return production_plan(self.config, self._production_store, action, project)
 
     def _production(self, name: str) -> dict[str, Any] | None:
         """Releases and the production audit log, once the project has any."""

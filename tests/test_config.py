@@ -75,6 +75,19 @@ def test_agent_profiles_and_project_directories(tmp_path: Path) -> None:
     assert config.profile("big").env == {"MODEL": "opus"}
 
 
+def test_a_command_given_a_directory_uses_it_even_with_a_projects_root(tmp_path: Path) -> None:
+    """`sidekick context DIR` and `sidekick dockerfile DIR`: a directory is taken as given."""
+    (tmp_path / "elsewhere" / "tiny").mkdir(parents=True)
+    config = load_text(
+        tmp_path, f"projects:\n  Alpha: code/alpha\nprojects_root: {tmp_path}/root\n"
+    )
+    assert (
+        config.directory_of(str(tmp_path / "elsewhere" / "tiny")) == tmp_path / "elsewhere" / "tiny"
+    )
+    assert config.directory_of("Alpha") == tmp_path / "code" / "alpha"
+    assert config.directory_of("Beta Two") == tmp_path / "root" / "beta-two"
+
+
 def test_sheets_needs_its_credentials_file(tmp_path: Path) -> None:
     text = "priority_source:\n  type: sheets\n  sheets:\n    spreadsheet_id: abc\n"
     text += f"    credentials_file: {tmp_path / 'missing.json'}\n"

@@ -256,9 +256,7 @@ def cmd_context(args: argparse.Namespace) -> int:
     from sidekick.containers.context import context_report, detect_context
 
     config = _config(args)
-    directory = config.project_directory(args.project)
-    if directory is None:
-        directory = Path(args.project)
+    directory = config.directory_of(args.project) or Path(args.project)
     if not directory.is_dir():
         print(f"sidekick: no directory for {args.project!r} ({directory})", file=sys.stderr)
         return 1

@@ -188,6 +188,17 @@ class Config:
             return _under_root(self.projects_root, name)
         return None
 
+    def directory_of(self, project_or_directory: str) -> Path | None:
+        """For commands that take a project name or a directory: a configured project's
+        directory, else the text itself when it names an existing directory, else where
+        projects_root would put a project of that name."""
+        if project_or_directory in self.projects:
+            return self.projects[project_or_directory]
+        given = Path(project_or_directory).expanduser()
+        if given.is_dir():
+            return given
+        return self.project_directory(project_or_directory)
+
     def _resolve(self, path: Path) -> Path:
         base = self.file.parent if self.file else Path.cwd()
         return path if path.is_absolute() else base / path

@@ -29,7 +29,7 @@ class DockerfileRequest:
 
 def run_dockerfile(config: Config, request: DockerfileRequest, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    directory = config.project_directory(request.project) or Path(request.project)
+    directory = config.directory_of(request.project) or Path(request.project)
     if not directory.is_dir():
         print(f"sidekick: no directory for {request.project!r} ({directory})", file=sys.stderr)
         return 1

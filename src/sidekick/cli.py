@@ -21,6 +21,7 @@ from sidekick.models import AgentRun, Finding, Snapshot
 from sidekick.runners.swarm_workspace import read_pushed_branch
 
 Command = Callable[[argparse.Namespace], int]
+CONFIG_HELP = "config file (default: $SIDEKICK_CONFIG, ./config.yaml)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -39,14 +40,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sidekick", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="sidekick",
+        description="Keeps AI coding agents working on your most important projects.",
+    )
     parser.add_argument("--version", action="version", version=f"sidekick {__version__}")
+    parser.add_argument("--config", help=CONFIG_HELP)
     sub = parser.add_subparsers(metavar="COMMAND")
     for name, handler, helptext, extra in _COMMANDS:
         command = sub.add_parser(name, help=helptext, description=helptext)
-        command.add_argument(
-            "--config", help="config file (default: $SIDEKICK_CONFIG, ./config.yaml)"
-        )
+        # Before or after the command name alike; SUPPRESS keeps the first when only it is given.
+        command.add_argument("--config", help=CONFIG_HELP, default=argparse.SUPPRESS)
         extra(command)
         command.set_defaults(handler=handler)
     return parser

@@ -21,7 +21,9 @@ def register(command: argparse.ArgumentParser) -> None:
     for name, helptext, options in _ACTIONS:
         action = sub.add_parser(name, help=helptext, description=helptext)
         action.add_argument(
-            "--config", help="config file (default: $SIDEKICK_CONFIG, ./config.yaml)"
+            "--config",
+            help="config file (default: $SIDEKICK_CONFIG, ./config.yaml)",
+            default=argparse.SUPPRESS,
         )
         action.add_argument("--json", action="store_true", help="machine-readable output")
         options(action)

@@ -25,7 +25,6 @@ from sidekick.containers.records import (
     FRAME_HEADER,
     STREAMS,
     ContainerInfo,
-    LogChunk,
     parse_time,
 )
 
@@ -184,32 +183,33 @@ class LogRecords:
         # Whole blocks parsed at once keep a million-line log cheap; a followed stream reads
         # what has arrived (read1), so each line still comes out as it is written.
         raw = self._response.raw
-        for chunk in buffered_frames(raw.read1 if self._follow else raw.read):
-            yield _split_timestamp(chunk)
+        return timestamped_frames(raw.read1 if self._follow else raw.read)
 
     def close(self) -> None:
         self._response.close()
 
 
-def buffered_frames(read: Callable[[int], bytes], block: int = READ_BLOCK) -> Iterator[LogChunk]:
-    """Chunks of a multiplexed log stream, parsed from blocks (8-byte header: stream, size)."""
+def timestamped_frames(
+    read: Callable[[int], bytes], block: int = READ_BLOCK
+) -> Iterator[tuple[str, str, bytes]]:
+    """(timestamp text, stream, line) of each frame of a multiplexed log stream with
+    timestamps (8-byte header: stream, size), parsed from whole blocks. This loop runs once
+    per log line, so it keeps to locals and tuples: no object per frame."""
+    header, unpack, streams = FRAME_HEADER.size, FRAME_HEADER.unpack_from, STREAMS
     pending = b""
     while data := read(block):
-        pending += data
+        pending = pending + data if pending else data
         offset, end = 0, len(pending)
-        while offset + FRAME_HEADER.size <= end:
-            kind, size = FRAME_HEADER.unpack_from(pending, offset)
-            start = offset + FRAME_HEADER.size
-            if start + size > end:
-                break
-            yield LogChunk(STREAMS.get(kind, "stdout"), pending[start : start + size])
+        while offset + header <= end:
+            kind, size = unpack(pending, offset)
+            start = offset + header
             offset = start + size
+            if offset > end:
+                offset = start - header
+                break
+            stamp, _, text = pending[start:offset].partition(b" ")
+            yield stamp.decode("ascii", "replace"), streams.get(kind, "stdout"), text
         pending = pending[offset:]
-
-
-def _split_timestamp(chunk: LogChunk) -> tuple[str, str, bytes]:
-    stamp, _, rest = chunk.data.partition(b" ")
-    return stamp.decode("ascii", "replace"), chunk.stream, rest
 
 
 def _log_params(

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from sidekick.containers.records import ContainerInfo
 from sidekick.containers.scope import LogRecords, ScopedEngine, service_of
@@ -41,8 +41,9 @@ class LogQuery:
     timestamps: bool = False
 
 
-@dataclass(frozen=True)
-class LogLine:
+class LogLine(NamedTuple):
+    """One line; a tuple, as one is made for every line of a log of any size."""
+
     time: str
     source: str
     stream: str
@@ -92,14 +93,14 @@ def stream_logs(
     ]
     try:
         lines = _arrival(opened) if query.follow else _merged(opened)
-        yield from (line for line in lines if _wanted(line, query.grep))
+        grep = query.grep
+        if grep is None:
+            yield from lines
+        else:
+            yield from (line for line in lines if grep.search(line.text) is not None)
     finally:
         for _, records in opened:
             records.close()
-
-
-def _wanted(line: LogLine, grep: re.Pattern[bytes] | None) -> bool:
-    return grep is None or grep.search(line.text) is not None
 
 
 def _lines(source: str, records: LogRecords) -> Iterator[LogLine]:
@@ -108,8 +109,11 @@ def _lines(source: str, records: LogRecords) -> Iterator[LogLine]:
 
 
 def _merged(opened: list[tuple[str, LogRecords]]) -> Iterator[LogLine]:
-    # The engine's timestamps have a fixed width (nanoseconds, UTC), so text order is time order.
-    return heapq.merge(*(_lines(s, r) for s, r in opened), key=lambda line: line.time)
+    if len(opened) == 1:
+        return _lines(*opened[0])
+    # The engine's timestamps have a fixed width (nanoseconds, UTC), so text order is time order;
+    # a LogLine is a tuple that starts with its time, so lines compare in time order.
+    return heapq.merge(*(_lines(s, r) for s, r in opened))
 
 
 def _arrival(opened: list[tuple[str, LogRecords]]) -> Iterator[LogLine]:
@@ -143,19 +147,32 @@ class LogWriter:
         self.timestamps = timestamps
         self.as_json = as_json
         self.width = 0
+        self._prefixes: dict[str, bytes] = {}
 
     def write(self, line: LogLine) -> None:
-        target = self.err if line.stream == "stderr" and not self.as_json else self.out
-        target.write(self._format(line))
-
-    def _format(self, line: LogLine) -> bytes:
-        text = line.text if line.text.endswith(b"\n") else line.text + b"\n"
+        time, source, stream, text = line
+        if not text.endswith(b"\n"):
+            text += b"\n"
         if self.as_json:
-            record = {"time": line.time, "service": line.source, "stream": line.stream}
-            record["line"] = text.decode("utf-8", "replace").rstrip("\n")
-            return json.dumps(record, ensure_ascii=False).encode() + b"\n"
-        self.width = max(self.width, len(line.source))
-        prefix = f"{line.source.ljust(self.width)}  | "
+            self.out.write(_json_line(line, text))
+            return
+        prefix = self._prefixes.get(source) or self._prefix(source)
+        target = self.err if stream == "stderr" else self.out
         if self.timestamps:
-            prefix += f"{line.time} "
-        return prefix.encode() + text
+            target.write(b"%s%s %s" % (prefix, time.encode(), text))
+        else:
+            target.write(prefix + text)
+
+    def _prefix(self, source: str) -> bytes:
+        """``service  | ``, padded to the widest source seen so far (kept per source)."""
+        if len(source) > self.width:
+            self.width = len(source)
+            self._prefixes.clear()
+        prefix = self._prefixes[source] = f"{source.ljust(self.width)}  | ".encode()
+        return prefix
+
+
+def _json_line(line: LogLine, text: bytes) -> bytes:
+    record = {"time": line.time, "service": line.source, "stream": line.stream}
+    record["line"] = text.decode("utf-8", "replace").rstrip("\n")
+    return json.dumps(record, ensure_ascii=False).encode() + b"\n"

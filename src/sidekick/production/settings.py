@@ -116,12 +116,30 @@ def default_project_name(directory: Path, declared: str | None = None) -> str:
     return _NOT_IN_PROJECT_NAME.sub("", text.lower()).lstrip("-_")
 
 
+READ_CACHE = 64
+_read: dict[tuple[Path, int, int, int], tuple[str | None, tuple[str, ...]]] = {}
+
+
 def read_compose(file: Path) -> tuple[str | None, tuple[str, ...]]:
-    """The compose file's declared name and its services; raises ValueError if unreadable."""
+    """The compose file's declared name and its services; raises ValueError if unreadable.
+
+    One command asks several times (validation, targets, status); the file is parsed once
+    for as long as it stays the same file (inode, size and modification time)."""
     try:
-        data = parse(file.read_text(encoding="utf-8"))[0]
+        seen = file.stat()
+        key = (file, seen.st_ino, seen.st_size, seen.st_mtime_ns)
+        found = _read.get(key)
+        if found is None:
+            found = _services(file, parse(file.read_text(encoding="utf-8"))[0])
+            if len(_read) >= READ_CACHE:
+                _read.clear()
+            _read[key] = found
     except (OSError, yaml.YAMLError, UnclearValue) as exc:
         raise ValueError(f"cannot read {file}: {exc}") from None
+    return found
+
+
+def _services(file: Path, data: Any) -> tuple[str | None, tuple[str, ...]]:
     if not isinstance(data, dict) or not isinstance(data.get("services"), dict):
         raise ValueError(f"{file} has no services: mapping")
     name = data.get("name")

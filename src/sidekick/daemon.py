@@ -108,6 +108,8 @@ class Daemon:
         self._runtimes_degraded: list[str] = []
         self._requests = ActionRequests(self.parts.store.path)
         self._production = ProductionRequests(config, self._requests, self.parts.store)
+        # A deploy cut short is undone by the next one (its journal); its request is answered.
+        self._requests.abandon_running("the daemon stopped while it was under way")
 
     # --- what other threads and signals may call ---------------------------------
 

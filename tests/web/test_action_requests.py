@@ -9,7 +9,7 @@ from pathlib import Path
 from sidekick.daemon import Daemon
 from sidekick.models import ProjectStatus
 from sidekick.state import StateStore
-from sidekick.web.action_requests import REQUEUE, STOP, ActionRequests
+from sidekick.web.action_requests import REQUEUE, RESTART, STOP, ActionRequests
 from tests.daemon.world import World, make_world
 from tests.polling import wait_until
 
@@ -121,3 +121,16 @@ def test_the_running_daemon_answers_a_request_within_a_second(
     finally:
         daemon.request_stop()
         thread.join(timeout=30)
+
+
+def test_a_request_left_under_way_by_a_stopped_daemon_is_answered_at_the_next_start(
+    worlds: list[World], tmp_path: Path
+) -> None:
+    world = _world(worlds, tmp_path, SLOW, ["alpha,1,Complete,,,Done,,,"])
+    world.state.mkdir(parents=True, exist_ok=True)
+    requests = ActionRequests(world.state / "sidekick.db")
+    requests.start(requests.submit("alice", RESTART, "alpha"), "under way")
+    Daemon(world.config())
+    assert [(r.state, r.answer) for r in requests.recent()] == [
+        ("failed", "the daemon stopped while it was under way")
+    ]

@@ -124,6 +124,16 @@ class ActionRequests:
                 (RUNNING, answer, request_id),
             )
 
+    def abandon_running(self, why: str) -> int:
+        """Answer what a stopped daemon left under way (its worker died with it)."""
+        with self._tx() as db:
+            cursor = db.execute(
+                "UPDATE action_requests SET state = 'failed', answer = ?, answered_at = ?"
+                " WHERE state = ?",
+                (why, _now(), RUNNING),
+            )
+        return cursor.rowcount
+
     def answer(self, request_id: int, state: str, answer: str) -> None:
         with self._tx() as db:
             db.execute(

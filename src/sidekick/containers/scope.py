@@ -9,11 +9,12 @@ the engine's one choke point (:meth:`ContainerEngine._call`).
 
 from __future__ import annotations
 
+import http.client
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import docker.errors
 import requests
@@ -183,10 +184,55 @@ class LogRecords:
         # Whole blocks parsed at once keep a million-line log cheap; a followed stream reads
         # what has arrived (read1), so each line still comes out as it is written.
         raw = self._response.raw
-        return timestamped_frames(raw.read1 if self._follow else raw.read)
+        if self._follow:
+            return timestamped_frames(raw.read1)
+        return timestamped_frames(_body_reader(raw))
 
     def close(self) -> None:
         self._response.close()
+
+
+def _body_reader(raw: Any) -> Callable[[int], bytes]:
+    """The body's bytes in whole blocks. The engine sends a log chunked, one HTTP chunk per
+    line, and http.client takes each chunk apart with several Python calls: most of the
+    time of a long log. So, as docker-py itself reaches the connection's socket file for
+    attached streams (``response.raw._fp.fp``), a body not yet read is taken apart here,
+    a block at a time; any other body is read through urllib3."""
+    message = getattr(raw, "_fp", None)
+    read1 = getattr(getattr(message, "fp", None), "read1", None)
+    if (
+        not isinstance(message, http.client.HTTPResponse)
+        or not message.chunked
+        or message.chunk_left is not None
+        or read1 is None
+    ):
+        return cast(Callable[[int], bytes], raw.read)
+    blocks = unchunked(read1)
+    return lambda _size: next(blocks, b"")
+
+
+def unchunked(read: Callable[[int], bytes], block: int = READ_BLOCK) -> Iterator[bytes]:
+    """The data of an HTTP/1.1 chunked body, a block at a time (``read`` gives what has
+    arrived, up to ``block``); ends at the last chunk, or when the stream ends early."""
+    pending = b""
+    while data := read(block):
+        pending = pending + data if pending else data
+        pieces: list[bytes] = []
+        offset, end = 0, len(pending)
+        while (eol := pending.find(b"\r\n", offset)) >= 0:
+            size = int(pending[offset:eol].partition(b";")[0], 16)
+            if size == 0:
+                if pieces:
+                    yield b"".join(pieces)
+                return
+            start = eol + 2
+            if start + size + 2 > end:
+                break
+            pieces.append(pending[start : start + size])
+            offset = start + size + 2
+        pending = pending[offset:]
+        if pieces:
+            yield b"".join(pieces)
 
 
 def timestamped_frames(

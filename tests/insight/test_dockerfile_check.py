@@ -13,7 +13,7 @@ Which kinds are built and run here, each once:
 
 That is every kind the generator knows: all of their toolchains can be had from
 Debian's packages. The Go and Rust checks are the slow ones, nearly all of it
-installing the toolchain (compiling the fixture takes seconds): 80 to 120 s each
+installing the toolchain (compiling the fixture takes seconds): 60 to 120 s each
 on a loaded two-core engine. So each kind is built once, by one test, and those
 two get twice the suite's per-test timeout.
 """

@@ -24,6 +24,7 @@ from typing import Any
 
 import docker
 from docker.errors import ImageNotFound
+from docker.models.containers import Container
 
 from tests import docker_leftovers
 from tests.polling import wait_until
@@ -160,7 +161,7 @@ class Compose:
         return parsed
 
 
-def container_of(client: docker.DockerClient, project: str, service: str) -> Any:
+def container_of(client: docker.DockerClient, project: str, service: str) -> Container:
     """The one container of a service, found by compose's labels."""
     labels = [f"{PROJECT_LABEL}={project}", f"{SERVICE_LABEL}={service}"]
     found = client.containers.list(all=True, filters={"label": labels})
@@ -169,25 +170,27 @@ def container_of(client: docker.DockerClient, project: str, service: str) -> Any
     return found[0]
 
 
-def health(container: Any) -> str:
+def health(container: Container) -> str:
     container.reload()
     state = container.attrs["State"]
     return str(state.get("Health", {}).get("Status", state["Status"]))
 
 
-def wait_healthy(container: Any, timeout: float = 90.0) -> float:
+def wait_healthy(container: Container, timeout: float = 90.0) -> float:
     """Seconds until the container's health check says healthy."""
     started = time.monotonic()
     wait_until(lambda: health(container) == "healthy", timeout, f"{container.name} healthy")
     return time.monotonic() - started
 
 
-def exec_text(container: Any, *argv: str) -> tuple[int, str]:
-    code, output = container.exec_run(list(argv), demux=False)
-    return int(code), output.decode("utf-8", "replace")
+def exec_text(container: Container, *argv: str, user: str = "") -> tuple[int, str]:
+    code, output = container.exec_run(list(argv), user=user, demux=False)
+    # Neither detached nor streamed: the exec has ended, with its code and whole output.
+    assert code is not None and isinstance(output, bytes), (code, output)
+    return code, output.decode("utf-8", "replace")
 
 
-def tmux_sessions(container: Any) -> dict[str, int]:
+def tmux_sessions(container: Container) -> dict[str, int]:
     """The agents' tmux sessions inside the orchestrator: name to pane pid."""
     code, text = exec_text(
         container, "tmux", "-S", TMUX_SOCKET, "list-sessions", "-F", "#{session_name} #{pane_pid}"
@@ -198,7 +201,7 @@ def tmux_sessions(container: Any) -> dict[str, int]:
     return {name: int(pid) for name, pid in pairs}
 
 
-def heartbeat(container: Any) -> Mapping[str, Any]:
+def heartbeat(container: Container) -> Mapping[str, Any]:
     code, text = exec_text(container, "cat", "/state/heartbeat.json")
     if code != 0:
         return {}
@@ -209,7 +212,7 @@ def heartbeat(container: Any) -> Mapping[str, Any]:
     return parsed
 
 
-def runs_of(container: Any, project: str) -> list[dict[str, Any]]:
+def runs_of(container: Container, project: str) -> list[dict[str, Any]]:
     code, text = exec_text(container, "sidekick", "runs", project, "--json")
     assert code == 0, text
     parsed: list[dict[str, Any]] = json.loads(text)

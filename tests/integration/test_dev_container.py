@@ -11,10 +11,10 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import docker
 import pytest
+from docker.models.containers import Container
 
 from tests.integration.compose import REPO, SESSION, Compose, exec_text
 from tests.polling import wait_until
@@ -92,7 +92,7 @@ def dev_session(
     session_env: dict[str, str],
     tmp_path: Path,
     docker_client: docker.DockerClient,
-) -> Iterator[tuple[Any, Path]]:
+) -> Iterator[tuple[Container, Path]]:
     """A running dev container over a checkout owned by the parameter's uid and gid."""
     uid, gid = request.param
     checkout = checkout_owned_by(tmp_path / "checkout", uid, gid)
@@ -105,19 +105,18 @@ def dev_session(
         compose.down()
 
 
-def tmux_runs(container: Any, uid: int) -> bool:
+def tmux_runs(container: Container, uid: int) -> bool:
     code, _ = exec_text_as(container, uid, "tmux", "has-session", "-t", "dev")
     return code == 0
 
 
-def exec_text_as(container: Any, uid: int, *argv: str) -> tuple[int, str]:
-    code, output = container.exec_run(list(argv), user=str(uid))
-    return int(code), output.decode("utf-8", "replace")
+def exec_text_as(container: Container, uid: int, *argv: str) -> tuple[int, str]:
+    return exec_text(container, *argv, user=str(uid))
 
 
 @pytest.mark.parametrize("dev_session", OWNERS, ids=["root", "uid1000", "uid4321"], indirect=True)
 def test_in_the_dev_tmux_session_sidekick_tests_and_python_work_and_the_checkout_is_writable(
-    dev_session: tuple[Any, Path],
+    dev_session: tuple[Container, Path],
 ) -> None:
     container, checkout = dev_session
     uid = checkout.stat().st_uid

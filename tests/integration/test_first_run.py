@@ -15,11 +15,11 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Any
 
 import docker
 import pytest
 import yaml
+from docker.models.containers import Container
 
 from tests.integration.compose import (
     REPO,
@@ -52,7 +52,7 @@ def status_of(data: Path, project: str) -> str:
     return rows.get(project, {}).get("Status", "")
 
 
-def started(project: Compose, client: docker.DockerClient) -> Any:
+def started(project: Compose, client: docker.DockerClient) -> Container:
     project.up("orchestrator")
     container = container_of(client, project.project, "orchestrator")
     try:
@@ -118,7 +118,7 @@ def test_a_root_checkout_with_a_profile_claude_refuses_as_root_stops_with_one_li
     wait_until(lambda: stopped_for_the_config(container), 60, "the start refused (exit 78)")
 
 
-def stopped_for_the_config(container: Any) -> bool:
+def stopped_for_the_config(container: Container) -> bool:
     container.reload()
     return bool(container.attrs["State"]["ExitCode"] == 78)
 

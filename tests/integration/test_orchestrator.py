@@ -20,6 +20,7 @@ from typing import Any
 
 import docker
 import pytest
+from docker.models.containers import Container
 
 from sidekick.models import agent_key
 from tests.integration.compose import (
@@ -48,7 +49,7 @@ SUITE_TIMEOUT = 3000.0
 @dataclass(frozen=True)
 class Running:
     compose: Compose
-    container: Any
+    container: Container
     world: World
 
     def restarts(self) -> int:
@@ -87,7 +88,7 @@ def start_sleeper(running: Running, name: str) -> int:
     return wait_until(lambda: tmux_sessions(running.container).get(key, 0), 60, f"{key} running")
 
 
-def host_pid_of(container: Any) -> int:
+def host_pid_of(container: Container) -> int:
     """The container's main process (tini) as this host sees it, or skip where it cannot.
 
     Under Docker Desktop the engine's pids belong to its VM: a pid here would be
@@ -100,6 +101,7 @@ def host_pid_of(container: Any) -> int:
         cgroup = (proc / "cgroup").read_text(encoding="utf-8")
     except OSError as exc:
         missing(f"the container's main process is not visible from this host ({exc})")
+    assert container.id is not None
     if b"tini" not in cmdline or container.id not in cgroup:
         missing(f"pid {pid} here is not the container's main process (engine in a VM?)")
     return pid

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import urllib.request
-from typing import Any
 
 import docker
 import pytest
@@ -50,7 +49,7 @@ def test_the_web_service_serves_the_daemons_state_on_the_hosts_loopback_without_
     orchestrator_project.run_cli(
         "--profile", "web", "up", "-d", "--no-build", "orchestrator", "web"
     )
-    web: Any = container_of(docker_client, orchestrator_project.project, "web")
+    web = container_of(docker_client, orchestrator_project.project, "web")
     try:
         wait_healthy(web, timeout=90)
     except AssertionError:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from docker.api.client import APIClient
 from docker.utils.build import tar
 
 from sidekick.containers.engine import ContainerEngine
@@ -64,9 +65,11 @@ def build_image(
     archive = tar(context, exclude=list(ignore), dockerfile=(DOCKERFILE_NAME, dockerfile))
     built = BuiltImage(tag)
 
-    def run(api: Any) -> None:
+    def run(api: APIClient) -> None:
         stream = api.build(
-            fileobj=archive,
+            # tar() made the archive a temporary file; the stubs' answer also allows the
+            # fileobj a caller may pass in, which build's IO[bytes] does not cover.
+            fileobj=archive,  # type: ignore[arg-type]
             custom_context=True,
             dockerfile=DOCKERFILE_NAME,
             tag=tag,
@@ -124,7 +127,7 @@ def start_trial(
 ) -> str:
     """Create and start a throwaway container of ``image``, ``port`` published on 127.0.0.1."""
 
-    def create(api: Any) -> str:
+    def create(api: APIClient) -> str:
         host_config = api.create_host_config(
             port_bindings={port: ("127.0.0.1",)} if port else None,
             security_opt=["no-new-privileges:true"],

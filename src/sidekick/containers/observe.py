@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from docker.api.client import APIClient
+from docker.types import CancellableStream
+
 from sidekick.containers.engine import ContainerEngine
 from sidekick.containers.errors import ContainerError
 from sidekick.containers.records import parse_time
@@ -87,7 +90,7 @@ def top(engine: ContainerEngine, name: str) -> TopTable:
 def one_shot_stats(engine: ContainerEngine, name: str) -> dict[str, Any]:
     """One stats sample, without the engine's second sample a second later."""
 
-    def fetch(api: Any) -> dict[str, Any]:
+    def fetch(api: APIClient) -> dict[str, Any]:
         return dict(api.stats(name, stream=False, one_shot=True))
 
     return engine._call("stats", "", fetch, retry=True)
@@ -118,10 +121,12 @@ def recent_events(
         return []
     filters = {"type": ["container"], "container": list(names), "event": list(INSIGHT_ACTIONS)}
 
-    def read(api: Any) -> list[EngineEvent]:
-        # Floats: the SDK turns datetimes into whole seconds, losing the last second's events.
-        window = {"since": since.timestamp(), "until": until.timestamp()}
-        stream = api.events(filters=filters, decode=True, **window)
+    def read(api: APIClient) -> list[EngineEvent]:
+        # Floats: the SDK turns datetimes into whole seconds, losing the last second's events;
+        # it sends a float as it is (the stubs take only datetime | int).
+        stream: CancellableStream[dict[str, Any]] = api.events(  # type: ignore[call-overload]
+            since=since.timestamp(), until=until.timestamp(), filters=filters, decode=True
+        )
         try:
             return [EngineEvent.from_raw(raw) for raw in stream]
         finally:

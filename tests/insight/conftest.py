@@ -58,7 +58,8 @@ def api(docker_api: Any, base_image: str) -> Any:
 
 
 @pytest.fixture(scope="session")
-def engine() -> Iterator[ContainerEngine]:
+def engine(api: Any) -> Iterator[ContainerEngine]:
+    """Our engine client, once an engine is known to answer (skipped or failed otherwise)."""
     engine = ContainerEngine(ContainersConfig(timeout=60))
     yield engine
     engine.close()
@@ -123,7 +124,7 @@ def restart_loop(api: Any) -> Iterator[str]:
     name = start(api, "loop", ["sh", "-c", script], restart_policy={"Name": "always"})
     wait_until(lambda: api.inspect_container(name)["RestartCount"] >= 3, 60, what="three restarts")
     yield name
-    api.remove_container(name, force=True)
+    remove(api, name)
 
 
 @pytest.fixture
@@ -141,7 +142,7 @@ def unhealthy(api: Any) -> Iterator[str]:
         what="health check failing",
     )
     yield name
-    api.remove_container(name, force=True)
+    remove(api, name)
 
 
 @pytest.fixture(scope="session")
@@ -176,6 +177,12 @@ def no_shell_image(api: Any) -> Iterator[str]:
                 api.remove_image(image, force=True)
 
 
+def remove(api: Any, name: str) -> None:
+    """Remove a fixture container; one already gone (a restart of the engine) is fine."""
+    with contextlib.suppress(docker.errors.NotFound):
+        api.remove_container(name, force=True)
+
+
 def build(api: Any, dockerfile: str, tag: str) -> None:
     stream = api.build(
         fileobj=io.BytesIO(dockerfile.encode()),
@@ -195,7 +202,7 @@ def no_shell(api: Any, no_shell_image: str) -> Iterator[str]:
     wait_until(lambda: state(api, name)["Running"], what="no-shell container running")
     yield name
     # Before its image goes: an image in use is only untagged, and would stay behind.
-    api.remove_container(name, force=True)
+    remove(api, name)
 
 
 @pytest.fixture(scope="session")

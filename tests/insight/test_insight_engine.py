@@ -246,7 +246,7 @@ def test_the_table_lists_each_container_with_its_problems(
 
 
 def test_an_unknown_target_is_a_clear_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], engine: ContainerEngine
 ) -> None:
     config = tmp_path / "config.yaml"
     config.write_text("{}\n")

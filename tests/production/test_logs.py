@@ -84,7 +84,7 @@ class LogsProject:
 
 
 @pytest.fixture(scope="module")
-def noisy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LogsProject]:
+def noisy(tmp_path_factory: pytest.TempPathFactory, engine_ready: None) -> Iterator[LogsProject]:
     project = LogsProject(tmp_path_factory.mktemp("logs"))
     project.compose("up", "-d")
     try:

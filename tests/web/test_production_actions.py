@@ -60,7 +60,7 @@ def test_a_confirmed_restart_is_carried_out_by_the_daemon_in_a_worker_and_answer
 
 
 def test_production_actions_show_their_plan_and_a_confirmed_one_is_answered_by_the_daemon(
-    page: Page, worlds: list[World], tmp_path: Path
+    page: Page, worlds: list[World], tmp_path: Path, engine_ready: None
 ) -> None:
     app = make_app(tmp_path / "app")
     (app.workspace / "VERSION").write_text("2\n")

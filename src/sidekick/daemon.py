@@ -16,6 +16,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import FrameType
@@ -24,11 +25,13 @@ from typing import Protocol
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from sidekick import stopping
+from sidekick.agent_usage import SAMPLE_SECONDS, UsageSampler
 from sidekick.background import BackgroundTask, Keeper
 from sidekick.config import Config, source_kind
 from sidekick.health import Heartbeat, heartbeat_path, write_heartbeat
 from sidekick.insight.auto import auto_investigations
 from sidekick.models import Snapshot
+from sidekick.planner import Start
 from sidekick.priorities.base import LastGoodSource, PrioritySource
 from sidekick.priorities.choose import build_source
 from sidekick.priorities.watch import FileWatcher
@@ -57,6 +60,24 @@ class Watcher(BackgroundTask, Protocol):
     def mode_in_use(self) -> str | None: ...
 
 
+class ListSaves:
+    """When the watcher last saw the list saved, until a reconcile takes it (any thread)."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._at: float | None = None
+
+    def saw(self) -> None:
+        with self._lock:
+            self._at = self._clock()
+
+    def take(self) -> float | None:
+        with self._lock:
+            at, self._at = self._at, None
+            return at
+
+
 @dataclass
 class Parts:
     """The daemon's collaborators; tests pass their own."""
@@ -67,6 +88,7 @@ class Parts:
     watcher: Watcher | None = None
     doorbell: threading.Event = field(default_factory=threading.Event)
     exit_listeners: list[ExitListener] = field(default_factory=list)
+    saves: ListSaves = field(default_factory=ListSaves)
 
 
 def build_parts(config: Config) -> Parts:
@@ -78,15 +100,21 @@ def build_parts(config: Config) -> Parts:
         sheets = LastGoodSource(build_source(config))
         return Parts(sheets, runner, store, doorbell=doorbell, exit_listeners=listeners)
     csv = config.priority_source.csv
+    saves = ListSaves()
+
+    def on_save(_version: str) -> None:
+        saves.saw()
+        doorbell.set()
+
     watcher = FileWatcher(
         csv.path,
-        lambda _version: doorbell.set(),
+        on_save,
         mode=csv.watch,
         debounce=config.daemon.debounce,
         poll_interval=csv.poll_interval,
     )
     source = build_source(config, announce=watcher.acknowledge)
-    return Parts(LastGoodSource(source), runner, store, watcher, doorbell, listeners)
+    return Parts(LastGoodSource(source), runner, store, watcher, doorbell, listeners, saves)
 
 
 class Daemon:
@@ -108,6 +136,7 @@ class Daemon:
         self._runtimes_degraded: list[str] = []
         self._requests = ActionRequests(self.parts.store.path)
         self._production = ProductionRequests(config, self._requests, self.parts.store)
+        self._usage = UsageSampler(self.parts.runner)
         # A deploy cut short is undone by the next one (its journal); its request is answered.
         self._requests.abandon_running("the daemon stopped while it was under way")
 
@@ -172,6 +201,10 @@ class Daemon:
         self._scheduler.add_job(
             self._poll_agents, "interval", seconds=AGENT_POLL_SECONDS, id="agent-poll"
         )
+        # Off the reconcile's path: /proc and the engine's stats for the dashboard's Agents page.
+        self._scheduler.add_job(
+            self._sample_usage, "interval", seconds=SAMPLE_SECONDS, id="agent-usage"
+        )
         self._scheduler.add_job(
             self._kick_for_requests, "interval", seconds=DASHBOARD_REQUEST_SECONDS, id="dashboard"
         )
@@ -194,6 +227,12 @@ class Daemon:
         live_keys = set(agents)
         self._finished_seen = finished & live_keys
 
+    def _sample_usage(self) -> None:
+        try:
+            self._usage.sample()
+        except Exception as exc:
+            logger.warning("agent resource sample failed: %s", exc)
+
     def _kick_for_requests(self) -> None:
         if self._requests.has_pending():
             self.kick()
@@ -208,6 +247,7 @@ class Daemon:
 
     def _tick(self) -> None:
         started = time.time()
+        saved_at = self.parts.saves.take()
         try:
             self._answer_requests()
             result = self.reconciler.tick()
@@ -224,6 +264,8 @@ class Daemon:
         self._beat.last_reconcile_seconds = time.time() - started
         self._beat.last_reconcile_ok = True
         self._beat.last_error = ""
+        if saved_at is not None:
+            self._observe_save_to_start(saved_at, result.actions)
         if result.snapshot is not None:
             self._check_degraded()
             self._report(result.snapshot, result.postponed)
@@ -233,6 +275,15 @@ class Daemon:
             self.kick()
         elif result.again:
             self._retry_soon()
+
+    def _observe_save_to_start(self, saved_at: float, actions: Sequence[object]) -> None:
+        """Agents this reconcile started after a save of the list: the save caused them."""
+        keys = {a.project.key for a in actions if isinstance(a, Start)}
+        if not keys:
+            return
+        live = set(self.parts.store.active_runs())
+        for _ in keys & live:
+            self._beat.observe_save_to_start(max(0.0, time.time() - saved_at))
 
     def _report(self, snapshot: Snapshot, postponed: str) -> None:
         notes = self.parts.store.notes()
@@ -279,6 +330,7 @@ class Daemon:
         self._beat.thread_restarts = threads.restarts
         if self.parts.watcher is not None:
             self._beat.watcher_mode = self.parts.watcher.mode_in_use or ""
+        self._beat.agent_usage = self._usage.latest
         try:
             write_heartbeat(self._heartbeat_file, self._beat)
         except OSError as exc:

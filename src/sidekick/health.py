@@ -17,6 +17,8 @@ from sidekick import versioned
 HEARTBEAT_NAME = "heartbeat.json"
 # The file's major format: a reader refuses a newer one and reads every older one.
 HEARTBEAT_FORMAT = 1
+# Upper bounds (seconds) of the save-to-start latency histogram's buckets.
+SAVE_TO_START_BUCKETS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 
 @dataclass
@@ -35,6 +37,25 @@ class Heartbeat:
     last_error: str = ""
     degraded: list[str] = field(default_factory=list)
     stopped: bool = False
+    # The last resource sample of each live agent by key (see sidekick.agent_usage).
+    agent_usage: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Save-to-start latency since the daemon started: per bucket of SAVE_TO_START_BUCKETS
+    # (not cumulative; the last counts what is above every bound), their sum and count.
+    save_to_start_buckets: list[int] = field(default_factory=list)
+    save_to_start_sum: float = 0.0
+    save_to_start_count: int = 0
+
+    def observe_save_to_start(self, seconds: float) -> None:
+        """One agent start caused by a save of the list, ``seconds`` after the save was seen."""
+        if len(self.save_to_start_buckets) != len(SAVE_TO_START_BUCKETS) + 1:
+            self.save_to_start_buckets = [0] * (len(SAVE_TO_START_BUCKETS) + 1)
+        index = next(
+            (i for i, bound in enumerate(SAVE_TO_START_BUCKETS) if seconds <= bound),
+            len(SAVE_TO_START_BUCKETS),
+        )
+        self.save_to_start_buckets[index] += 1
+        self.save_to_start_sum += seconds
+        self.save_to_start_count += 1
 
 
 def heartbeat_path(state_dir: Path) -> Path:

@@ -17,7 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sidekick.agent_usage import describe
 from sidekick.config import Config
+from sidekick.errors import StateFileError
 from sidekick.health import heartbeat_path, read_heartbeat, verdict
 from sidekick.insight.kept import last_report
 from sidekick.models import ProjectStatus
@@ -31,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 DIFF_LIMIT = 200_000
 GIT_TIMEOUT = 5.0
+# A resource sample older than this (a daemon that stopped sampling) is shown as "-".
+USAGE_MAX_AGE = 30.0
 
 
 @dataclass
@@ -114,15 +118,33 @@ class Board:
 
     def agents(self) -> list[dict[str, Any]]:
         now = datetime.now(UTC)
-        return [
-            {
-                "key": key,
-                "run": run,
-                "runtime": _duration((now - run.started_at).total_seconds()),
-                "output_bytes": _size(run.log_path),
-            }
-            for key, run in sorted(self.store.active_runs().items())
-        ]
+        usage = self._usage()
+        agents = []
+        for key, run in sorted(self.store.active_runs().items()):
+            cpu, memory = describe(usage.get(key))
+            agents.append(
+                {
+                    "key": key,
+                    "run": run,
+                    "runtime": _duration((now - run.started_at).total_seconds()),
+                    "output_bytes": _size(run.log_path),
+                    "cpu": cpu,
+                    "memory": memory,
+                }
+            )
+        return agents
+
+    def _usage(self) -> dict[str, dict[str, float]]:
+        """The daemon's last resource sample per agent, from its heartbeat (none when stale)."""
+        try:
+            beat = read_heartbeat(heartbeat_path(self.state_dir))
+        except StateFileError as exc:
+            logger.warning("cannot read the heartbeat: %s", exc)
+            return {}
+        if beat is None or beat.stopped:
+            return {}
+        fresh = time.time() - USAGE_MAX_AGE
+        return {key: u for key, u in beat.agent_usage.items() if u.get("at", 0.0) >= fresh}
 
     def health(self) -> dict[str, Any]:
         beat = read_heartbeat(heartbeat_path(self.state_dir))

@@ -6,10 +6,16 @@ import time
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from sidekick.health import heartbeat_path, read_heartbeat, verdict
+from sidekick.health import (
+    SAVE_TO_START_BUCKETS,
+    Heartbeat,
+    heartbeat_path,
+    read_heartbeat,
+    verdict,
+)
 from sidekick.web.data import Board
 
 
@@ -17,7 +23,9 @@ class DaemonCollector(Collector):
     def __init__(self, board: Board) -> None:
         self._board = board
 
-    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+    def collect(
+        self,
+    ) -> Iterator[GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily]:
         store = self._board.store
         yield _gauge("sidekick_agents_running", "Agents with an open run", len(store.active_runs()))
         yield self._runs()
@@ -37,7 +45,7 @@ class DaemonCollector(Collector):
             runs.add_metric([state, outcome], count)
         return runs
 
-    def _health(self) -> Iterator[GaugeMetricFamily]:
+    def _health(self) -> Iterator[GaugeMetricFamily | HistogramMetricFamily]:
         config = self._board.config
         beat = read_heartbeat(heartbeat_path(config.daemon.state_dir))
         healthy, _ = verdict(beat, config.daemon.heartbeat_max_age)
@@ -59,6 +67,23 @@ class DaemonCollector(Collector):
         yield _gauge(
             "sidekick_dead_threads", "Background threads found dead", len(beat.dead_threads)
         )
+        yield save_to_start(beat)
+
+
+def save_to_start(beat: Heartbeat) -> HistogramMetricFamily:
+    """From the watcher seeing a save of the list to an agent start it caused, since the
+    daemon started (a restart of the daemon resets it, as a process's counters do)."""
+    counts = beat.save_to_start_buckets or [0] * (len(SAVE_TO_START_BUCKETS) + 1)
+    buckets, total = [], 0
+    for bound, count in zip([*map(str, SAVE_TO_START_BUCKETS), "+Inf"], counts, strict=False):
+        total += count
+        buckets.append((bound, float(total)))
+    return HistogramMetricFamily(
+        "sidekick_save_to_start_seconds",
+        "From the daemon seeing a save of the list to an agent start that save caused",
+        buckets=buckets,
+        sum_value=beat.save_to_start_sum,
+    )
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

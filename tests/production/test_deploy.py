@@ -56,6 +56,19 @@ def test_a_committed_change_is_deployed_and_served(prod_app: ProdApp) -> None:
     history = prod_app.sidekick("history", prod_app.name)
     assert "r1" in history.stdout and "deployed" in history.stdout
     assert SECRET not in result.stdout + result.stderr + history.stdout
+    # The row says so through the daemon's outbox, so the undeployed figure is no longer stale.
+    assert _row_note(prod_app).endswith("· deployed r1")
+
+
+def _row_note(app: ProdApp) -> str:
+    store = StateStore(app.root / "state" / "sidekick.db")
+    try:
+        updates, _ = store.pending_updates()
+    finally:
+        store.close()
+    (update,) = [u for u in updates if u.project == app.name]
+    assert update.status is None and update.agent is None
+    return update.last_update or ""
 
 
 def test_a_change_that_breaks_the_health_check_is_rolled_back_byte_for_byte(
@@ -97,6 +110,7 @@ def test_rollback_returns_to_the_previous_release_behind_the_health_gate(
     assert result.returncode == 0, result.stderr
     assert prod_app.version() == "1"
     assert (prod_app.production / "VERSION").read_text() == "1\n"
+    assert _row_note(prod_app).endswith("· rolled back to r0")
 
 
 def test_dirty_workspace_and_dry_run_change_nothing_and_are_audited(prod_app: ProdApp) -> None:

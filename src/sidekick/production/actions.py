@@ -16,6 +16,7 @@ from sidekick.production.confirm import confirmed
 from sidekick.production.deploy import DEPLOYED, REFUSED, Deployer, Outcome
 from sidekick.production.errors import DeployLocked, ProductionError
 from sidekick.production.restart import NO_TERMINAL, restart
+from sidekick.production.row_note import note_on_row
 from sidekick.production.store import ProductionStore
 from sidekick.production.target import Target, targets
 from sidekick.state import StateStore
@@ -90,6 +91,8 @@ def _deploy(args: argparse.Namespace, config: Config, chosen: Target, deployer: 
         outcome = deployer.deploy(plan, action)
     except DeployLocked as exc:
         return _refuse(action, exc.problem)
+    if outcome.code == DEPLOYED:
+        _note(config, chosen.name, f"deployed {outcome.release}")
     _say(args, outcome)
     return outcome.code
 
@@ -113,6 +116,15 @@ def _say(args: argparse.Namespace, outcome: Outcome) -> None:
         )
     else:
         print(outcome.detail, file=sys.stdout if outcome.code == DEPLOYED else sys.stderr)
+
+
+def _note(config: Config, project: str, text: str) -> None:
+    """The row says what production runs now, as after a deploy from the dashboard."""
+    store = StateStore(_db(config))
+    try:
+        note_on_row(store, project, text)
+    finally:
+        store.close()
 
 
 def _agent_running(config: Config, project: str) -> bool:
@@ -149,6 +161,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
                 return _refuse(action, exc.problem)
     finally:
         engine.close()
+    if outcome.code == DEPLOYED:
+        _note(config, chosen.name, f"rolled back to {outcome.release}")
     _say(args, outcome)
     return outcome.code
 

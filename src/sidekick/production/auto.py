@@ -14,16 +14,16 @@ import logging
 import subprocess
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from sidekick.config import Config
 from sidekick.containers.engine import ContainerEngine
-from sidekick.models import RowUpdate
 from sidekick.production.audit import Action
 from sidekick.production.deploy import DEPLOYED, Deployer
 from sidekick.production.errors import ProductionError
 from sidekick.production.files import plan_files
+from sidekick.production.row_note import note_on_row
 from sidekick.production.store import ProductionStore
 from sidekick.production.target import Target, target
 from sidekick.state import StateStore
@@ -76,8 +76,7 @@ class AfterRun:
             logger.exception("%s: automatic deploy failed", project)
             text = f"deploy failed: {exc}"
         if text:
-            stamp = self.clock().astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-            self.store.queue_update(RowUpdate(project, last_update=f"{stamp} · {text}"))
+            note_on_row(self.store, project, text, self.clock())
 
     def _deploy_once(self, project: str, run_id: str) -> str:
         chosen = target(self.config, project)

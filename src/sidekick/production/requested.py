@@ -13,15 +13,14 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from sidekick.config import Config
 from sidekick.containers.engine import ContainerEngine
-from sidekick.models import RowUpdate
 from sidekick.production.audit import Action
 from sidekick.production.deploy import DEPLOYED, Deployer
 from sidekick.production.errors import DeployLocked, ProductionError
 from sidekick.production.restart import HEALTHY, restart
+from sidekick.production.row_note import note_on_row
 from sidekick.production.store import ProductionStore
 from sidekick.production.target import Target, target
 from sidekick.state import StateStore
@@ -124,8 +123,7 @@ class ProductionRequests:
 
     def _note(self, project: str, text: str) -> None:
         """On the row's Last Update, as the automatic deploy does."""
-        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-        self.store.queue_update(RowUpdate(project, last_update=f"{stamp} · {text}"))
+        note_on_row(self.store, project, text)
 
 
 def _restart(

@@ -21,6 +21,7 @@ from typing import Any
 
 import docker
 import pytest
+from docker.api.client import APIClient
 
 from sidekick.config import ContainersConfig
 from sidekick.containers.engine import ContainerEngine
@@ -52,13 +53,13 @@ ENTRYPOINT ["/bin/sleep"]
 
 
 @pytest.fixture(scope="session")
-def api(docker_api: Any, base_image: str) -> Any:
+def api(docker_api: APIClient, base_image: str) -> APIClient:
     """The containers tests' SDK client, once the base image is known to be there."""
     return docker_api
 
 
 @pytest.fixture(scope="session")
-def engine(api: Any) -> Iterator[ContainerEngine]:
+def engine(api: APIClient) -> Iterator[ContainerEngine]:
     """Our engine client, once an engine is known to answer (skipped or failed otherwise)."""
     engine = ContainerEngine(ContainersConfig(timeout=60))
     yield engine
@@ -69,7 +70,9 @@ def _name(role: str) -> str:
     return f"insight-{SESSION}-{role}-{next(_counter)}"
 
 
-def start(api: Any, role: str, command: list[str], image: str = BASE_IMAGE, **host: Any) -> str:
+def start(
+    api: APIClient, role: str, command: list[str], image: str = BASE_IMAGE, **host: Any
+) -> str:
     """Create and start a labelled container; its name is returned."""
     name = _name(role)
     healthcheck = host.pop("healthcheck", None)
@@ -87,12 +90,12 @@ def start(api: Any, role: str, command: list[str], image: str = BASE_IMAGE, **ho
     return name
 
 
-def state(api: Any, name: str) -> dict[str, Any]:
+def state(api: APIClient, name: str) -> dict[str, Any]:
     return dict(api.inspect_container(name)["State"])
 
 
 @pytest.fixture(scope="session")
-def web(api: Any) -> str:
+def web(api: APIClient) -> str:
     name = start(api, "web", ["python3", "-m", "http.server", "8000"], ports={8000: ("127.0.0.1",)})
     port = api.port(name, 8000)[0]["HostPort"]
     wait_until(lambda: _answers(f"http://127.0.0.1:{port}/"), what="web server answering")
@@ -111,7 +114,7 @@ def _answers(url: str) -> bool:
 # push them out: fixtures whose evidence is in events (a health status is an
 # event only when it changes) are made by each test.
 @pytest.fixture
-def oom_killed(api: Any) -> str:
+def oom_killed(api: APIClient) -> str:
     hog = "b = b'x' * (256 * 1024 * 1024)"
     name = start(api, "oom", ["python3", "-c", hog], mem_limit=32 * MiB, memswap_limit=32 * MiB)
     wait_until(lambda: state(api, name)["Status"] == "exited", what="OOM kill")
@@ -119,7 +122,7 @@ def oom_killed(api: Any) -> str:
 
 
 @pytest.fixture
-def restart_loop(api: Any) -> Iterator[str]:
+def restart_loop(api: APIClient) -> Iterator[str]:
     script = "echo 'cannot open config.toml' >&2; exit 3"
     name = start(api, "loop", ["sh", "-c", script], restart_policy={"Name": "always"})
     wait_until(lambda: api.inspect_container(name)["RestartCount"] >= 3, 60, what="three restarts")
@@ -128,7 +131,7 @@ def restart_loop(api: Any) -> Iterator[str]:
 
 
 @pytest.fixture
-def unhealthy(api: Any) -> Iterator[str]:
+def unhealthy(api: APIClient) -> Iterator[str]:
     probe = {
         "test": ["CMD-SHELL", "echo 'GET /health: 503 database down'; exit 1"],
         "interval": 500_000_000,
@@ -146,26 +149,26 @@ def unhealthy(api: Any) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def near_limit(api: Any) -> str:
+def near_limit(api: APIClient) -> str:
     hold = "import time; b = b'x' * (40 * 1024 * 1024); time.sleep(600)"
     name = start(api, "full", ["python3", "-c", hold], mem_limit=64 * MiB, memswap_limit=128 * MiB)
     wait_until(lambda: _memory(api, name) > 40 * MiB, 30, what="memory held")
     return name
 
 
-def _memory(api: Any, name: str) -> int:
+def _memory(api: APIClient, name: str) -> int:
     return int(api.stats(name, stream=False, one_shot=True)["memory_stats"].get("usage") or 0)
 
 
 @pytest.fixture
-def exited_non_zero(api: Any) -> str:
+def exited_non_zero(api: APIClient) -> str:
     name = start(api, "exit4", ["sh", "-c", "echo 'migration 0042 failed: no such table'; exit 4"])
     wait_until(lambda: state(api, name)["Status"] == "exited", what="exit")
     return name
 
 
 @pytest.fixture(scope="session")
-def no_shell_image(api: Any) -> Iterator[str]:
+def no_shell_image(api: APIClient) -> Iterator[str]:
     tools, tag = f"sidekick-insight-tools:{SESSION}", f"sidekick-insight-noshell:{SESSION}"
     try:
         build(api, TOOLS_DOCKERFILE, tools)
@@ -177,13 +180,13 @@ def no_shell_image(api: Any) -> Iterator[str]:
                 api.remove_image(image, force=True)
 
 
-def remove(api: Any, name: str) -> None:
+def remove(api: APIClient, name: str) -> None:
     """Remove a fixture container; one already gone (a restart of the engine) is fine."""
     with contextlib.suppress(docker.errors.NotFound):
         api.remove_container(name, force=True)
 
 
-def build(api: Any, dockerfile: str, tag: str) -> None:
+def build(api: APIClient, dockerfile: str, tag: str) -> None:
     stream = api.build(
         fileobj=io.BytesIO(dockerfile.encode()),
         tag=tag,
@@ -197,7 +200,7 @@ def build(api: Any, dockerfile: str, tag: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def no_shell(api: Any, no_shell_image: str) -> Iterator[str]:
+def no_shell(api: APIClient, no_shell_image: str) -> Iterator[str]:
     name = start(api, "noshell", ["600"], image=no_shell_image)
     wait_until(lambda: state(api, name)["Running"], what="no-shell container running")
     yield name
@@ -206,7 +209,7 @@ def no_shell(api: Any, no_shell_image: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def many(api: Any) -> list[str]:
+def many(api: APIClient) -> list[str]:
     batch = uuid.uuid4().hex[:4]
     names = [start(api, f"many-{batch}-{i:02d}", ["sleep", "600"]) for i in range(MANY)]
     wait_until(lambda: all(state(api, n)["Running"] for n in names), 60, what="20 running")

@@ -23,9 +23,9 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
+from docker.api.client import APIClient
 
 from sidekick.cli import main
 from sidekick.config import ContainersConfig
@@ -52,7 +52,7 @@ def check(project: Path) -> CheckResult:
         engine.close()
 
 
-def left_behind(api: Any) -> list[str]:
+def left_behind(api: APIClient) -> list[str]:
     containers = api.containers(all=True, filters={"label": [CHECK_LABEL]})
     images = api.images(filters={"label": [f"{TEST_LABEL}={SESSION}", CHECK_LABEL]})
     return [str(c["Id"]) for c in containers] + [str(i["Id"]) for i in images]
@@ -70,7 +70,7 @@ def left_behind(api: Any) -> list[str]:
     ],
 )
 def test_the_generated_dockerfile_builds_and_serves_then_is_removed(
-    api: Any, name: str, answer: str
+    api: APIClient, name: str, answer: str
 ) -> None:
     result = check(PROJECTS / name)
     assert result.passed, (result.stage, result.detail, result.log[-15:])
@@ -78,7 +78,7 @@ def test_the_generated_dockerfile_builds_and_serves_then_is_removed(
     assert left_behind(api) == []
 
 
-def test_a_build_error_is_reported_with_the_build_output(api: Any, tmp_path: Path) -> None:
+def test_a_build_error_is_reported_with_the_build_output(api: APIClient, tmp_path: Path) -> None:
     project = tmp_path / "broken"
     shutil.copytree(PROJECTS / "python-flask", project)
     (project / "requirements.txt").write_text("sidekick-no-such-package-anywhere==0.0.1\n")
@@ -89,7 +89,9 @@ def test_a_build_error_is_reported_with_the_build_output(api: Any, tmp_path: Pat
     assert left_behind(api) == []
 
 
-def test_a_start_error_is_reported_with_the_exit_code_and_output(api: Any, tmp_path: Path) -> None:
+def test_a_start_error_is_reported_with_the_exit_code_and_output(
+    api: APIClient, tmp_path: Path
+) -> None:
     project = tmp_path / "crashes"
     project.mkdir()
     (project / "main.py").write_text("import sys\nprint('DATABASE_URL is not set')\nsys.exit(2)\n")
@@ -101,7 +103,7 @@ def test_a_start_error_is_reported_with_the_exit_code_and_output(api: Any, tmp_p
 
 
 def test_a_failing_check_writes_nothing_and_exits_one(
-    api: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    api: APIClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     project = tmp_path / "crashes"
     project.mkdir()

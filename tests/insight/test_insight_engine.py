@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from docker.api.client import APIClient
 
 from sidekick.cli import main
 from sidekick.config import ContainersConfig
@@ -112,7 +113,7 @@ def test_a_container_that_exited_non_zero_shows_its_code_and_last_output(
 
 
 def test_processes_of_an_image_without_a_shell_come_from_top_without_exec(
-    api: Any, engine: ContainerEngine, no_shell: str
+    api: APIClient, engine: ContainerEngine, no_shell: str
 ) -> None:
     exec_id = api.exec_create(no_shell, ["sh", "-c", "true"])["Id"]
     api.exec_start(exec_id)
@@ -169,7 +170,7 @@ class CountingEngine(ContainerEngine):
         self._count_lock = threading.Lock()
 
     def _call(
-        self, operation: str, project: str, fn: Callable[[Any], T], *, retry: bool = False
+        self, operation: str, project: str, fn: Callable[[APIClient], T], *, retry: bool = False
     ) -> T:
         if operation != "stats":
             return super()._call(operation, project, fn, retry=retry)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import contextlib
 import socket
 from collections.abc import Iterator
-from typing import Any
 
 import docker
 import pytest
+from docker.api.client import APIClient
 
 from sidekick.config import ContainersConfig
 from sidekick.containers.swarm import SwarmEngine
@@ -39,7 +39,7 @@ def advertise_address() -> str:
 
 
 @pytest.fixture(scope="session")
-def swarm_manager(docker_api: Any) -> Iterator[str]:  # noqa: F811
+def swarm_manager(docker_api: APIClient) -> Iterator[str]:  # noqa: F811
     """This engine as a swarm manager; the node id. Leaves the swarm only if it made it."""
     state = docker_api.info().get("Swarm") or {}
     had_bridge = bool(docker_api.networks(names=[GATEWAY_BRIDGE]))
@@ -64,7 +64,7 @@ def swarm_manager(docker_api: Any) -> Iterator[str]:  # noqa: F811
 
 
 @pytest.fixture
-def swarm_engine(swarm_manager: str, instance: str, docker_api: Any) -> Iterator[SwarmEngine]:  # noqa: F811
+def swarm_engine(swarm_manager: str, instance: str, docker_api: APIClient) -> Iterator[SwarmEngine]:  # noqa: F811
     engine = SwarmEngine(ContainersConfig(instance=instance, timeout=60))
     yield engine
     labels = {"label": [f"sidekick.instance={instance}"]}

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
+from docker.api.client import APIClient
 
 from sidekick.config import AgentProfile, ContainersConfig
 from sidekick.containers.swarm import SwarmEngine
@@ -31,7 +32,10 @@ OFF_GPU = "node.labels.sidekick.gpu!=true"
 
 @pytest.fixture(scope="module")
 def second_engine(
-    swarm_manager: str, docker_api: Any, base_image: str, tmp_path_factory: pytest.TempPathFactory
+    swarm_manager: str,
+    docker_api: APIClient,
+    base_image: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[SecondEngine]:
     """The second engine, joined as a GPU worker, with the base image."""
     problem = can_run_second_engine()
@@ -203,7 +207,7 @@ def test_sidekick_check_is_unhealthy_when_its_engine_is_no_manager(
 
 def test_a_job_on_a_node_that_goes_down_fails_its_row_saying_so(
     second_engine: SecondEngine,
-    docker_api: Any,
+    docker_api: APIClient,
     base_image: str,
     instance: str,
     swarm_engine: SwarmEngine,
@@ -245,5 +249,5 @@ def _task_state(engine: SwarmEngine) -> str:
     return tasks[0].state if tasks else ""
 
 
-def _node_state(api: Any, node_id: str) -> str:
+def _node_state(api: APIClient, node_id: str) -> str:
     return str(api.inspect_node(node_id)["Status"]["State"])

@@ -11,10 +11,10 @@ import sys
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import docker
 import pytest
+from docker.api.client import APIClient
 
 from sidekick.containers.swarm import SwarmEngine
 from sidekick.models import ProjectStatus
@@ -31,7 +31,7 @@ LISTENING = re.compile(r"listening on http://[^:]+:(\d+)")
 
 @pytest.fixture(scope="session")
 def claude_image(
-    docker_api: Any, base_image: str, tmp_path_factory: pytest.TempPathFactory
+    docker_api: APIClient, base_image: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """The base image with the host's Claude Code binary, built once per session."""
     binary = Path(os.path.realpath(claude_path()))
@@ -86,7 +86,7 @@ def test_claude_code_runs_as_a_swarm_job_with_its_key_from_a_secret(
     mock_on_all_addresses: int,
     instance: str,
     swarm_engine: SwarmEngine,
-    docker_api: Any,
+    docker_api: APIClient,
     tmp_path: Path,
 ) -> None:
     name = unique("claude")

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from docker.api.client import APIClient
 
 from sidekick.containers.swarm import SwarmEngine
 from sidekick.models import ProjectStatus, slugify
@@ -53,7 +54,7 @@ def test_a_failed_swarm_job_fails_its_row_with_the_exit_code_and_last_line(
 
 
 def test_a_job_whose_image_is_missing_fails_its_row_saying_so(
-    instance: str, swarm_engine: SwarmEngine, docker_api: Any, tmp_path: Path
+    instance: str, swarm_engine: SwarmEngine, docker_api: APIClient, tmp_path: Path
 ) -> None:
     name = unique("gamma")
     world = swarm_world(
@@ -109,7 +110,7 @@ def test_a_row_no_node_can_take_stays_pending_and_says_why_in_last_update(
 
 
 def test_a_row_removed_from_the_list_stops_its_running_job_for_good(
-    base_image: str, instance: str, swarm_engine: SwarmEngine, docker_api: Any, tmp_path: Path
+    base_image: str, instance: str, swarm_engine: SwarmEngine, docker_api: APIClient, tmp_path: Path
 ) -> None:
     name = unique("dropped")
     command = ["sh", "-c", "echo working; while :; do sleep 0.1; done"]

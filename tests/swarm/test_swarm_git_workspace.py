@@ -9,10 +9,10 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import docker
 import pytest
+from docker.api.client import APIClient
 
 from sidekick.containers.swarm import SwarmEngine
 from sidekick.models import ProjectStatus, slugify
@@ -30,7 +30,7 @@ RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends git >/d
 
 
 @pytest.fixture(scope="session")
-def git_image(docker_api: Any, base_image: str) -> Iterator[str]:
+def git_image(docker_api: APIClient, base_image: str) -> Iterator[str]:
     """The base image with git, built once per session (from the engine's layer cache after)."""
     tag = f"sidekick-swarm-git:{SESSION}"
     dockerfile = io.BytesIO(GIT_IMAGE_DOCKERFILE.format(base=base_image).encode())

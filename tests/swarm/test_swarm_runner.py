@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from docker.api.client import APIClient
 
 from sidekick.config import AgentProfile, ContainersConfig
 from sidekick.containers.swarm import SwarmEngine
@@ -85,7 +86,7 @@ for _test in CONTRACT:
 
 
 def test_the_key_and_settings_are_secret_files_never_in_the_job_environment(
-    swarm_engine: SwarmEngine, base_image: str, docker_api: Any, tmp_path: Path
+    swarm_engine: SwarmEngine, base_image: str, docker_api: APIClient, tmp_path: Path
 ) -> None:
     config_dir = tmp_path / "claude"
     config_dir.mkdir()
@@ -133,7 +134,7 @@ def test_the_key_and_settings_are_secret_files_never_in_the_job_environment(
 
 
 def test_a_gpu_row_no_node_can_take_is_refused_saying_why(
-    swarm_engine: SwarmEngine, base_image: str, docker_api: Any, tmp_path: Path
+    swarm_engine: SwarmEngine, base_image: str, docker_api: APIClient, tmp_path: Path
 ) -> None:
     runner = swarm_runner(swarm_engine, base_image, tmp_path)
     spec = make_spec(tmp_path, "sidekick-gpu", ("true",))
@@ -210,7 +211,7 @@ def test_a_key_of_any_allowed_length_or_form_runs_as_one_job_listed_by_its_key(
 
 
 def test_stop_sends_the_agent_sigterm_and_leaves_no_container_running(
-    swarm_engine: SwarmEngine, base_image: str, docker_api: Any, tmp_path: Path
+    swarm_engine: SwarmEngine, base_image: str, docker_api: APIClient, tmp_path: Path
 ) -> None:
     runner = swarm_runner(swarm_engine, base_image, tmp_path)
     agent = write_script(

@@ -23,9 +23,9 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import docker
+from docker.api.client import APIClient
 
 from _common import HEADER, scratch, write_config
 from sidekick.config import AgentProfile, ContainersConfig, load_config
@@ -50,7 +50,7 @@ STEP = 0.05
 
 
 @contextmanager
-def single_node_swarm(api: Any) -> Iterator[None]:
+def single_node_swarm(api: APIClient) -> Iterator[None]:
     made = api.info()["Swarm"]["LocalNodeState"] != "active"
     had_bridge = bool(api.networks(names=["docker_gwbridge"]))
     if made:
@@ -167,7 +167,7 @@ def sweep(instance: str) -> None:
 
 def main() -> None:
     instance = f"bench-{uuid.uuid4().hex[:6]}"
-    api: Any = docker.from_env(timeout=120).api
+    api = docker.from_env(timeout=120).api
     root = scratch("swarm")
     with single_node_swarm(api):
         try:

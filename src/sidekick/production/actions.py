@@ -68,7 +68,8 @@ def _deploy(args: argparse.Namespace, config: Config, chosen: Target, deployer: 
     if why is not None:
         return _refuse(action, why)
     try:
-        deployer.ensure_free()
+        # A dry run changes nothing, an interrupted deploy's files included.
+        deployer.ensure_free(None if args.dry_run else action.who)
     except DeployLocked as exc:
         return _refuse(action, exc.problem)
     plan = deployer.plan()

@@ -124,10 +124,16 @@ class Deployer:
                 return f"the workspace has uncommitted changes ({shown}); commit them first"
         return None
 
-    def ensure_free(self) -> None:
-        """Raise DeployLocked now, before planning against a directory being changed."""
+    def ensure_free(self, recover_for: str | None = None) -> None:
+        """Raise DeployLocked now, before planning against a directory being changed.
+
+        With ``recover_for`` (who asks), a deploy that was killed midway is undone first,
+        so the plan is made against the release production ran before it: its files may
+        already be copied, and a plan made over them would find nothing to deploy.
+        """
         with deploy_lock(self._lock_file(), self.target.name):
-            pass
+            if recover_for is not None:
+                self.recover(recover_for)
 
     def _lock_file(self) -> Path:
         return self.home.with_suffix(".lock")

@@ -97,7 +97,7 @@ class ProductionRequests:
         if why is not None:
             return _refused(action, why)
         try:
-            deployer.ensure_free()
+            deployer.ensure_free(action.who)
             plan = deployer.plan()
             action.plan = json.dumps(plan.to_dict())
             if plan.files.empty:

@@ -169,16 +169,16 @@ class CountingEngine(ContainerEngine):
         self.most = 0
         self._count_lock = threading.Lock()
 
-    def _call(
+    def call(
         self, operation: str, project: str, fn: Callable[[APIClient], T], *, retry: bool = False
     ) -> T:
         if operation != "stats":
-            return super()._call(operation, project, fn, retry=retry)
+            return super().call(operation, project, fn, retry=retry)
         with self._count_lock:
             self.in_flight += 1
             self.most = max(self.most, self.in_flight)
         try:
-            return super()._call(operation, project, fn, retry=retry)
+            return super().call(operation, project, fn, retry=retry)
         finally:
             with self._count_lock:
                 self.in_flight -= 1

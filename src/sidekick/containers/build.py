@@ -83,7 +83,7 @@ def build_image(
             _take(built, chunk, before)
 
     try:
-        engine._call("build", "", run)
+        engine.call("build", "", run)
     except (ContainerError, BuildFailed):
         remove_built(engine, built)
         raise
@@ -112,13 +112,13 @@ def remove_built(engine: ContainerEngine, built: BuiltImage) -> None:
 
 def _remove_image(engine: ContainerEngine, image: str) -> None:
     try:
-        engine._call("remove image", "", lambda api: api.remove_image(image, force=False))
+        engine.call("remove image", "", lambda api: api.remove_image(image, force=False))
     except ContainerError as exc:
         logger.debug("image %s kept: %s", image, exc)
 
 
 def _image_ids(engine: ContainerEngine) -> set[str]:
-    ids = engine._call("images", "", lambda api: api.images(all=True, quiet=True), retry=True)
+    ids = engine.call("images", "", lambda api: api.images(all=True, quiet=True), retry=True)
     return {str(i).removeprefix("sha256:") for i in ids}
 
 
@@ -141,9 +141,9 @@ def start_trial(
         )
         return str(created["Id"])
 
-    container = engine._call("create", "", create)
+    container = engine.call("create", "", create)
     try:
-        engine._call("start", "", lambda api: api.start(container))
+        engine.call("start", "", lambda api: api.start(container))
     except ContainerError:
         remove_trial(engine, container)
         raise
@@ -151,4 +151,4 @@ def start_trial(
 
 
 def remove_trial(engine: ContainerEngine, container: str) -> None:
-    engine._call("remove", "", lambda api: api.remove_container(container, force=True))
+    engine.call("remove", "", lambda api: api.remove_container(container, force=True))

@@ -1,6 +1,6 @@
 """The one place that talks to the Docker engine.
 
-Every call goes through :meth:`ContainerEngine._call`, which turns whatever
+Every call goes through :meth:`ContainerEngine.call`, which turns whatever
 the SDK raised into a :class:`ContainerError` with a code a caller can act
 on, and drops the connection when the engine is gone so the next call
 reconnects by itself. Containers it creates carry sidekick's labels and the
@@ -104,7 +104,7 @@ class ContainerEngine:
     def ping(self) -> EngineStatus:
         """One cheap round trip; never raises."""
         try:
-            self._call("ping", "", _ping, retry=True)
+            self.call("ping", "", _ping, retry=True)
         except ContainerError as exc:
             return EngineStatus(False, str(exc), exc.code)
         return EngineStatus(True, f"the Docker engine answers at {self.socket}")
@@ -136,7 +136,7 @@ class ContainerEngine:
             timeout=settings.timeout,  # type: ignore[arg-type]  # float seconds work
         )
 
-    def _call(
+    def call(
         self, operation: str, project: str, fn: Callable[[APIClient], T], *, retry: bool = False
     ) -> T:
         """Run one SDK call; a read retries once on a fresh connection after a dropped one."""
@@ -181,7 +181,7 @@ class ContainerEngine:
         if wanted is None:
             return HostPaths()
         try:
-            raw = self._call("inspect", "", lambda api: api.inspect_container(wanted), retry=True)
+            raw = self.call("inspect", "", lambda api: api.inspect_container(wanted), retry=True)
         except ContainerError as exc:
             if exc.code is not ErrorCode.NOT_FOUND or configured:
                 raise
@@ -216,7 +216,7 @@ class ContainerEngine:
             )
             return created
 
-        created = self._call("create", spec.project, create)
+        created = self.call("create", spec.project, create)
         for warning in created.get("Warnings") or ():
             logger.info("engine warning for %s: %s", spec.name, warning)
         return ContainerInfo(str(created["Id"]), spec.name, "created", labels)
@@ -233,13 +233,11 @@ class ContainerEngine:
 
     def start(self, name: str, project: str = "") -> None:
         """Start a container; one already running is a success (the engine answers 304)."""
-        self._call("start", project, lambda api: api.start(name))
+        self.call("start", project, lambda api: api.start(name))
 
     def _discard(self, container_id: str, project: str) -> None:
         try:
-            self._call(
-                "remove", project, lambda api: api.remove_container(container_id, force=True)
-            )
+            self.call("remove", project, lambda api: api.remove_container(container_id, force=True))
         except ContainerError as exc:
             logger.warning("cannot remove container that failed to start: %s", exc)
 
@@ -251,24 +249,24 @@ class ContainerEngine:
         if info.ended or info.state == "created":
             return
         grace_seconds = max(0, math.ceil(grace))
-        self._call("stop", project, lambda api: api.stop(info.id, timeout=grace_seconds))
+        self.call("stop", project, lambda api: api.stop(info.id, timeout=grace_seconds))
 
     def restart(self, name: str, grace: float = 10.0, project: str = "") -> None:
         info = self._owned(name, "restart", project)
         grace_seconds = max(0, math.ceil(grace))
-        self._call("restart", project, lambda api: api.restart(info.id, timeout=grace_seconds))
+        self.call("restart", project, lambda api: api.restart(info.id, timeout=grace_seconds))
 
     def remove(self, name: str, *, force: bool = False, project: str = "") -> None:
         """Remove a container; a running one only with ``force`` (STOP_FAILED otherwise)."""
         info = self._owned(name, "remove", project)
         volumes = info.managed
-        self._call(
+        self.call(
             "remove", project, lambda api: api.remove_container(info.id, force=force, v=volumes)
         )
 
     def rename(self, name: str, new_name: str, project: str = "") -> None:
         info = self._owned(name, "rename", project)
-        self._call("rename", project, lambda api: api.rename(info.id, new_name))
+        self.call("rename", project, lambda api: api.rename(info.id, new_name))
 
     def _owned(self, name: str, operation: str, project: str) -> ContainerInfo:
         """The container, if sidekick may change it: labelled, or named by a person."""
@@ -290,13 +288,13 @@ class ContainerEngine:
     # --- looking ---------------------------------------------------------------------
 
     def inspect(self, name: str, project: str = "") -> ContainerInfo:
-        raw = self._call("inspect", project, lambda api: api.inspect_container(name), retry=True)
+        raw = self.call("inspect", project, lambda api: api.inspect_container(name), retry=True)
         return ContainerInfo.from_inspect(raw)
 
     def list(self, project: str | None = None) -> list[ContainerInfo]:
         """Managed containers (all states) in one engine call, filtered by label there."""
         labels = selector(self.settings.instance, project)
-        rows = self._call(
+        rows = self.call(
             "list",
             project or "",
             lambda api: api.containers(all=True, filters={"label": labels}),
@@ -314,7 +312,7 @@ class ContainerEngine:
     ) -> Logs:
         """Output so far, stdout and stderr kept apart, in one engine call."""
         params = _log_params(tail, since, follow=False)
-        body = self._call(
+        body = self.call(
             "logs", project, lambda api: _logs_response(api, name, params, stream=False).content
         )
         return Logs(split_frames(body))
@@ -329,7 +327,7 @@ class ContainerEngine:
     ) -> LogStream:
         """Output as it comes, until the container stops or the stream is closed."""
         params = _log_params(tail, since, follow=True)
-        response = self._call(
+        response = self.call(
             "logs", project, lambda api: _logs_response(api, name, params, stream=True)
         )
         return LogStream(response)
@@ -347,7 +345,7 @@ class ContainerEngine:
                     return None
                 raise
 
-        return self._call("wait", project, wait)
+        return self.call("wait", project, wait)
 
     def events(
         self,
@@ -368,7 +366,7 @@ class ContainerEngine:
             )
             return stream
 
-        stream = self._call("events", project or "", subscribe)
+        stream = self.call("events", project or "", subscribe)
         return EventStream(stream, project or "", self.socket, ends=until is not None)
 
 

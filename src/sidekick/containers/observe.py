@@ -1,6 +1,6 @@
 """Read-only looks inside containers: processes (top), one-shot stats, recent events.
 
-Every call passes through :meth:`ContainerEngine._call`, the engine's one
+Every call passes through :meth:`ContainerEngine.call`, the engine's one
 choke point, so errors arrive as :class:`ContainerError` with a code. Nothing
 here execs into a container: the top API has the engine read the processes
 from the host side, so it works on images without a shell.
@@ -81,7 +81,7 @@ class EngineEvent:
 
 def top(engine: ContainerEngine, name: str) -> TopTable:
     """The processes of a running container, read by the engine (no exec)."""
-    raw = engine._call("top", "", lambda api: api.top(name, ps_args="-eo pid,ppid,user,args"))
+    raw = engine.call("top", "", lambda api: api.top(name, ps_args="-eo pid,ppid,user,args"))
     titles = tuple(str(t) for t in raw.get("Titles") or ())
     rows = tuple(tuple(str(cell) for cell in row) for row in raw.get("Processes") or ())
     return TopTable(titles, rows)
@@ -93,7 +93,7 @@ def one_shot_stats(engine: ContainerEngine, name: str) -> dict[str, Any]:
     def fetch(api: APIClient) -> dict[str, Any]:
         return dict(api.stats(name, stream=False, one_shot=True))
 
-    return engine._call("stats", "", fetch, retry=True)
+    return engine.call("stats", "", fetch, retry=True)
 
 
 def stats_of_many(
@@ -132,18 +132,18 @@ def recent_events(
         finally:
             stream.close()
 
-    return engine._call("events", "", read, retry=True)
+    return engine.call("events", "", read, retry=True)
 
 
 def inspect_raw(engine: ContainerEngine, name: str) -> dict[str, Any]:
     """The engine's whole inspect document for any container (read-only, so not only ours)."""
-    return dict(engine._call("inspect", "", lambda api: api.inspect_container(name), retry=True))
+    return dict(engine.call("inspect", "", lambda api: api.inspect_container(name), retry=True))
 
 
 def image_created(engine: ContainerEngine, image: str) -> datetime | None:
     """When an image was built, or None if the engine no longer has it."""
     try:
-        raw = engine._call("inspect", "", lambda api: api.inspect_image(image), retry=True)
+        raw = engine.call("inspect", "", lambda api: api.inspect_image(image), retry=True)
     except ContainerError:
         return None
     return parse_time(raw.get("Created"))
@@ -157,7 +157,7 @@ def log_tail(engine: ContainerEngine, name: str, lines: int) -> tuple[str, ...]:
 
 def host_memory(engine: ContainerEngine) -> int | None:
     """The engine host's memory: a container "limit" that equals it is no limit at all."""
-    raw = engine._call("info", "", lambda api: api.info(), retry=True)
+    raw = engine.call("info", "", lambda api: api.info(), retry=True)
     total = raw.get("MemTotal")
     return int(total) if isinstance(total, int) else None
 
@@ -165,7 +165,7 @@ def host_memory(engine: ContainerEngine) -> int | None:
 def container_rows(engine: ContainerEngine, label: str | None = None) -> list[dict[str, Any]]:
     """Every container (all states) as the engine lists it, optionally only one label's."""
     filters = {"label": [label]} if label else None
-    rows = engine._call(
+    rows = engine.call(
         "list", "", lambda api: api.containers(all=True, filters=filters), retry=True
     )
     return [dict(row) for row in rows]

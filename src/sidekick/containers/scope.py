@@ -4,7 +4,7 @@ Production containers carry Compose's labels, not sidekick's, so
 :class:`ContainerEngine` refuses to touch them. A :class:`Scope` names what a
 person configured (Compose project names, container names); :class:`ScopedEngine`
 reads and changes only containers inside it, and every call still passes through
-the engine's one choke point (:meth:`ContainerEngine._call`).
+the engine's one choke point (:meth:`ContainerEngine.call`).
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ class ScopedEngine:
     def list(self) -> list[ContainerInfo]:
         """Every container of the scope (all states), in one engine list call."""
         filters = self.scope.filters()
-        rows = self.engine._call(
+        rows = self.engine.call(
             "list", self.project, lambda api: api.containers(all=True, filters=filters), retry=True
         )
         found = (ContainerInfo.from_list(row) for row in rows)
@@ -90,9 +90,7 @@ class ScopedEngine:
     def restart(self, name: str, grace: float = 10.0) -> None:
         info = self._held(name)
         seconds = max(0, round(grace))
-        self.engine._call(
-            "restart", self.project, lambda api: api.restart(info.id, timeout=seconds)
-        )
+        self.engine.call("restart", self.project, lambda api: api.restart(info.id, timeout=seconds))
 
     def exec(self, name: str, command: Iterable[str]) -> ExecResult:
         info = self._held(name)
@@ -104,7 +102,7 @@ class ScopedEngine:
             code = api.exec_inspect(created["Id"]).get("ExitCode")
             return ExecResult(int(code if code is not None else -1), _text(output))
 
-        return self.engine._call("exec", self.project, run)
+        return self.engine.call("exec", self.project, run)
 
     def log_records(
         self,
@@ -118,7 +116,7 @@ class ScopedEngine:
         """A container's log as it streams from the engine, each frame with its timestamp."""
         info = self._held(name)
         params = _log_params(tail, since, until, follow)
-        response = self.engine._call(
+        response = self.engine.call(
             "logs", self.project, lambda api: _logs_response(api, info.id, params, stream=True)
         )
         return LogRecords(response, follow=follow)
@@ -134,7 +132,7 @@ class ScopedEngine:
         return built
 
     def _inspect_image(self, image_id: str) -> Mapping[str, Any]:
-        raw: Mapping[str, Any] = self.engine._call(
+        raw: Mapping[str, Any] = self.engine.call(
             "images", self.project, lambda api: api.inspect_image(image_id), retry=True
         )
         return raw
@@ -144,10 +142,10 @@ class ScopedEngine:
             found = api.images(name=reference, quiet=True)
             return str(found[0]) if found else None
 
-        return self.engine._call("images", self.project, look, retry=True)
+        return self.engine.call("images", self.project, look, retry=True)
 
     def tag(self, image: str, repository: str, tag: str) -> None:
-        self.engine._call(
+        self.engine.call(
             "tag", self.project, lambda api: api.tag(image, repository, tag, force=True)
         )
 
@@ -160,7 +158,7 @@ class ScopedEngine:
             except docker.errors.APIError as exc:
                 logger.info("keeping image %s: %s", reference, exc.explanation or exc)
 
-        self.engine._call("untag", self.project, untag)
+        self.engine.call("untag", self.project, untag)
 
     def _held(self, name: str) -> ContainerInfo:
         info = self.engine.inspect(name, self.project)
@@ -298,5 +296,5 @@ def compose_projects(rows: Iterable[ContainerInfo]) -> dict[str, list[ContainerI
 def all_compose_containers(engine: ContainerEngine) -> list[ContainerInfo]:
     """Every container of every Compose project on the engine, in one list call."""
     filters: Mapping[str, Any] = {"label": [COMPOSE_PROJECT]}
-    rows = engine._call("list", "", lambda api: api.containers(all=True, filters=filters))
+    rows = engine.call("list", "", lambda api: api.containers(all=True, filters=filters))
     return [ContainerInfo.from_list(row) for row in rows]

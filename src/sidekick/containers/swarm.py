@@ -35,7 +35,7 @@ class SwarmEngine(ContainerEngine):
     def swarm_state(self) -> SwarmState:
         """Whether this engine is in a swarm and a manager of it; never raises."""
         try:
-            info = self._call("info", "", lambda api: api.info(), retry=True)
+            info = self.call("info", "", lambda api: api.info(), retry=True)
         except ContainerError as exc:
             return SwarmState("unreachable", manager=False, error=str(exc))
         swarm = info.get("Swarm") or {}
@@ -58,21 +58,21 @@ class SwarmEngine(ContainerEngine):
     def create_service(self, project: str, options: Mapping[str, Any]) -> str:
         """Create a service from create_service's keyword arguments; a taken name is
         ALREADY_EXISTS. Never pulls: the image must be on the node that runs the task."""
-        created = self._call("create", project, lambda api: api.create_service(**options))
+        created = self.call("create", project, lambda api: api.create_service(**options))
         for warning in created.get("Warnings") or ():
             logger.info("swarm warning for %s: %s", options.get("name"), warning)
         return str(created["ID"])
 
     def services(self, project: str | None = None) -> list[ServiceInfo]:
         labels = selector(self.settings.instance, project)
-        rows = self._call(
+        rows = self.call(
             "list", project or "", lambda api: api.services(filters={"label": labels}), retry=True
         )
         return [ServiceInfo.from_api(row) for row in rows]
 
     def tasks(self, service_id: str, project: str = "") -> list[TaskInfo]:
         """The service's tasks, newest first."""
-        rows = self._call(
+        rows = self.call(
             "list",
             project,
             lambda api: api.tasks(filters={"service": service_id}),
@@ -88,7 +88,7 @@ class SwarmEngine(ContainerEngine):
             chunks = api.service_logs(service_id, stdout=True, stderr=True, follow=False)
             return b"".join(chunks)
 
-        return self._call("logs", project, read, retry=True)
+        return self.call("logs", project, read, retry=True)
 
     def end_job(self, service: ServiceInfo) -> None:
         """Stop a job's running task (SIGTERM, then SIGKILL after its stop grace period).
@@ -113,13 +113,13 @@ class SwarmEngine(ContainerEngine):
                 mode={"ReplicatedJob": {"MaxConcurrent": 1, "TotalCompletions": 0}},
             )
 
-        self._call("stop", service.project, end)
+        self.call("stop", service.project, end)
 
     def remove_service(self, service: ServiceInfo) -> None:
         """Remove a labelled service; one already gone is a success."""
         self._refuse_unless_ours(service.labels, service.name, service.project)
         try:
-            self._call("remove", service.project, lambda api: api.remove_service(service.id))
+            self.call("remove", service.project, lambda api: api.remove_service(service.id))
         except ContainerError as exc:
             if exc.code is not ErrorCode.NOT_FOUND:
                 raise
@@ -128,7 +128,7 @@ class SwarmEngine(ContainerEngine):
 
     def create_secret(self, name: str, data: bytes, labels: Mapping[str, str]) -> str:
         project = labels.get("sidekick.project", "")
-        created = self._call(
+        created = self.call(
             "create",
             project,
             lambda api: api.create_secret(name, data, labels=self.own_labels(labels)),
@@ -137,7 +137,7 @@ class SwarmEngine(ContainerEngine):
 
     def secrets(self, project: str | None = None) -> list[SecretInfo]:
         labels = selector(self.settings.instance, project)
-        rows = self._call(
+        rows = self.call(
             "list", project or "", lambda api: api.secrets(filters={"label": labels}), retry=True
         )
         return [SecretInfo.from_api(row) for row in rows]
@@ -146,7 +146,7 @@ class SwarmEngine(ContainerEngine):
         """Remove a labelled secret; one already gone is a success, one in use is kept."""
         self._refuse_unless_ours(secret.labels, secret.name, project)
         try:
-            self._call("remove", project, lambda api: api.remove_secret(secret.id))
+            self.call("remove", project, lambda api: api.remove_secret(secret.id))
         except ContainerError as exc:
             if exc.code is not ErrorCode.NOT_FOUND:
                 logger.info("secret %s kept for now: %s", secret.name, exc)
@@ -154,7 +154,7 @@ class SwarmEngine(ContainerEngine):
     # --- nodes -----------------------------------------------------------------------
 
     def nodes(self) -> list[NodeInfo]:
-        rows = self._call("list", "", lambda api: api.nodes(), retry=True)
+        rows = self.call("list", "", lambda api: api.nodes(), retry=True)
         return [NodeInfo.from_api(row) for row in rows]
 
     def _refuse_unless_ours(self, labels: Mapping[str, str], name: str, project: str) -> None:

@@ -394,7 +394,7 @@ class Reconciler:
             note = self.after_run.note(run.project, run.run_id, note)
         reason = note
         end = RunEnd("finished", self.clock(), exit_code, reason, status.value)
-        end = _with_result(end, outcome_facts)
+        end = with_result(end, outcome_facts)
         # The outcome is queued before the run is closed: a crash in between
         # finishes the run again instead of leaving a done project looking interrupted.
         if row is None or row.status in _OPEN_ROW:
@@ -413,7 +413,7 @@ class Reconciler:
     def _close_stopped(self, run: AgentRun, exit_code: int | None, row: Project | None) -> None:
         outcome = ProjectStatus(run.outcome) if run.outcome else None
         facts = claude_code.parse_result(_read_log(run.log_path))
-        end = _with_result(
+        end = with_result(
             RunEnd("stopped", self.clock(), exit_code, run.reason, run.outcome), facts
         )
         if outcome is not None or row is not None:
@@ -614,7 +614,7 @@ def _outcome(
     return ending.status, ending.note
 
 
-def _with_result(end: RunEnd, facts: claude_code.AgentResult | None) -> RunEnd:
+def with_result(end: RunEnd, facts: claude_code.AgentResult | None) -> RunEnd:
     """The run's end with what its result JSON said: session, turns, tokens, cost."""
     if facts is None:
         return end

@@ -30,7 +30,7 @@ from sidekick.insight.report import ContainerInsight, InsightCollector
 from sidekick.insight.targets import resolve_targets
 from sidekick.launch import read_api_key
 from sidekick.models import AgentRun, slugify
-from sidekick.reconciler import _with_result as with_result
+from sidekick.reconciler import with_result
 from sidekick.runners.base import LaunchSpec, Runner, write_private
 from sidekick.runners.tmux import TmuxRunner
 from sidekick.state import RunEnd, StateStore

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from sidekick.production.files import plan_files
 from sidekick.production.journal import Journal, apply_files, back_up, restore_files
 
@@ -89,3 +91,125 @@ def test_the_manifest_names_the_content_not_the_time(tmp_path: Path) -> None:
     assert plan_files(workspace, production, (), delete=False).manifest == first
     (workspace / "a.txt").write_text("2")
     assert plan_files(workspace, production, (), delete=False).manifest != first
+
+
+def _git_or_plain(root: Path, kind: str) -> None:
+    """A git workspace is listed by git itself, any other is walked: both must agree."""
+    if kind == "git":
+        _git(root)
+
+
+@pytest.mark.parametrize("kind", ["git", "plain"])
+def test_dockerignore_negations_double_stars_and_directories_follow_docker(
+    tmp_path: Path, kind: str
+) -> None:
+    dockerignore = (
+        "# comment\n*.log\n!keep.log\ndocs\n!docs/README.md\n**/*.tmp\ncache/\n"
+        "Dockerfile\n  spaced.txt  \n"
+    )
+    kept = ["Dockerfile", "app.py", "docs/README.md", "keep.log", "sub/debug.log"]
+    skipped = ["debug.log", "docs/a.md", "x.tmp", "a/b/c.tmp", "cache/x", "spaced.txt"]
+    workspace = _tree(
+        tmp_path / "ws", {".dockerignore": dockerignore, **dict.fromkeys(kept + skipped, "x")}
+    )
+    _git_or_plain(workspace, kind)
+    plan = plan_files(workspace, _tree(tmp_path / "prod", {}), (), delete=False)
+    # `*.log` is anchored at the root as Docker reads it; the Dockerfile is always sent.
+    assert plan.added == tuple(sorted([".dockerignore", *kept]))
+
+
+@pytest.mark.parametrize("kind", ["git", "plain"])
+def test_nested_gitignore_files_apply_to_their_own_subtree(tmp_path: Path, kind: str) -> None:
+    kept = ["app.py", "local.txt", "only-here", "lib/deeper/only-here", "sub/keep.log"]
+    skipped = [
+        "a.log",
+        "build/out.bin",
+        "sub/build/out.bin",
+        "sub/other.log",
+        "sub/local.txt",
+        "lib/only-here",
+        "vendor/keep.txt",
+    ]
+    ignores = {
+        ".gitignore": "*.log\nbuild/\nvendor/\n!vendor/keep.txt\n",
+        "sub/.gitignore": "!keep.log\nlocal.txt\n",
+        "lib/.gitignore": "/only-here\n",
+    }
+    workspace = _tree(tmp_path / "ws", {**ignores, **dict.fromkeys(kept + skipped, "x")})
+    _git_or_plain(workspace, kind)
+    plan = plan_files(workspace, _tree(tmp_path / "prod", {}), (), delete=False)
+    assert plan.added == tuple(sorted([*ignores, *kept]))
+
+
+def test_configured_exclude_reads_as_gitignore_and_never_brings_back_env_files(
+    tmp_path: Path,
+) -> None:
+    kept = ["important.log", "sub/data", "sub/top.txt", "app.py"]
+    skipped = ["x.log", "sub/y.log", "data/a", "top.txt", ".env", "sub/.env.prod"]
+    workspace = _tree(tmp_path / "ws", dict.fromkeys(kept + skipped, "x"))
+    exclude = ("*.log", "!important.log", "data/", "/top.txt", "!.env", "!.env.*")
+    plan = plan_files(workspace, _tree(tmp_path / "prod", {}), exclude, delete=False)
+    assert plan.added == tuple(sorted(kept))
+
+
+def test_production_files_the_rules_skip_are_never_deleted(tmp_path: Path) -> None:
+    workspace = _tree(
+        tmp_path / "ws",
+        {
+            "app.py": "1",
+            ".gitignore": "build/\n",
+            ".dockerignore": "*.log\n",
+            "sub/.gitignore": "*",
+        },
+    )
+    _git(workspace)
+    production = _tree(
+        tmp_path / "prod",
+        {
+            "app.py": "1",
+            "build/cache.bin": "x",
+            "server.log": "x",
+            "uploads/u.png": "x",
+            "sub/state.db": "x",
+            ".env": "SECRET=prod",
+            "old.py": "gone",
+        },
+    )
+    plan = plan_files(workspace, production, ("uploads/",), delete=True)
+    assert plan.deleted == ("old.py",)
+    assert plan.added == (".dockerignore", ".gitignore")
+
+
+def test_after_the_copy_the_next_plan_finds_nothing_to_deploy(tmp_path: Path) -> None:
+    workspace = _tree(
+        tmp_path / "ws",
+        {
+            ".gitignore": "vendor/\n*.log\n",
+            ".dockerignore": "docs\n!docs/README.md\n",
+            "app.py": "2",
+            "vendor/lib.js": "pinned",
+            "docs/README.md": "read me",
+            "docs/draft.md": "x",
+            "run.log": "x",
+            "pkg/__init__.py": "",
+        },
+    )
+    _git(workspace)
+    # A file git tracks although .gitignore names it is deployed like any other.
+    subprocess.run(["git", "-C", str(workspace), "add", "-f", "vendor/lib.js"], check=True)
+    production = _tree(tmp_path / "prod", {"app.py": "1", "old.py": "gone", "x.log": "kept"})
+    plan = plan_files(workspace, production, (), delete=True)
+    assert plan.added == (
+        ".dockerignore",
+        ".gitignore",
+        "docs/README.md",
+        "pkg/__init__.py",
+        "vendor/lib.js",
+    )
+    assert plan.changed == ("app.py",) and plan.deleted == ("old.py",)
+    apply_files(workspace, production, plan)
+    files = {p.relative_to(production).as_posix() for p in production.rglob("*") if p.is_file()}
+    assert files == {*plan.copied(), "x.log"}
+    assert plan_files(workspace, production, (), delete=True).empty
+    (workspace / "vendor/lib.js").write_text("upgraded")
+    assert plan_files(workspace, production, (), delete=True).changed == ("vendor/lib.js",)

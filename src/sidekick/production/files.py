@@ -1,23 +1,27 @@
 """What a deploy copies: the workspace's files against the production directory's.
 
 Computed here, never by parsing another tool's output. A git workspace lists its
-files through git itself (tracked plus untracked, ``.gitignore`` applied); any
-workspace also skips ``.git``, its ``.dockerignore`` patterns and the configured
-``exclude`` patterns. ``.env`` files are production's own: never copied, never
-deleted, never shown with their contents.
+files through git itself (tracked plus untracked, git's own ignore rules applied);
+any other workspace, and the production directory, are walked with the same rules
+read from the workspace (see ``Rules``). ``.env`` files are production's own: never
+copied, never deleted, never shown with their contents.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import os
 import subprocess
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
+
+from docker.utils.build import PatternMatcher
+from pathspec import GitIgnoreSpec
 
 ALWAYS_EXCLUDED = (".git", ".env", ".env.*")
+# As docker-py's exclude_paths: the build needs its Dockerfile whatever .dockerignore says.
+DOCKER_KEPT = ("!Dockerfile",)
 GIT_TIMEOUT = 60.0
 _BLOCK = 1 << 20
 
@@ -45,9 +49,12 @@ class FilePlan:
 def plan_files(
     workspace: Path, production: Path, exclude: Iterable[str], *, delete: bool
 ) -> FilePlan:
-    patterns = _patterns(workspace, exclude)
-    source = {p: workspace / p for p in workspace_files(workspace, patterns)}
-    target = {p: production / p for p in _walk(production, patterns)}
+    rules = Rules(workspace, exclude)
+    source = {p: workspace / p for p in workspace_files(workspace, rules)}
+    # A deployed file is compared even where the rules would skip it (a file git
+    # tracks although a .gitignore names it), so a second plan finds it unchanged.
+    walked = set(_walk(production, rules)) | {p for p in source if (production / p).is_file()}
+    target = {p: production / p for p in walked}
     added = sorted(source.keys() - target.keys())
     changed = sorted(p for p in source.keys() & target.keys() if _differs(source[p], target[p]))
     gone = sorted(target.keys() - source.keys())
@@ -60,22 +67,100 @@ def plan_files(
     )
 
 
-def workspace_files(workspace: Path, patterns: tuple[str, ...]) -> list[str]:
+def workspace_files(workspace: Path, rules: Rules) -> list[str]:
     listed = _git_files(workspace)
-    paths = listed if listed is not None else _walk(workspace, patterns)
-    return sorted(p for p in paths if not excluded(p, patterns) and (workspace / p).is_file())
+    if listed is None:
+        paths: Iterable[str] = _walk(workspace, rules)
+    else:
+        # git has applied its own ignore rules (and keeps the files it tracks).
+        paths = (p for p in listed if not rules.excluded(p, gitignore=False))
+    return sorted(p for p in paths if (workspace / p).is_file())
 
 
-def excluded(path: str, patterns: tuple[str, ...]) -> bool:
-    """The path or one of its parent directories matches a pattern."""
-    parts = PurePosixPath(path).parts
-    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-    names = list(parts)
-    return any(
-        fnmatch.fnmatchcase(candidate, pattern.strip("/"))
-        for pattern in patterns
-        for candidate in (*prefixes, *names)
+Lookup = Callable[[str], GitIgnoreSpec | None]
+
+
+class Rules:
+    """Which paths a deploy leaves alone, read from the workspace.
+
+    - ``.git`` and ``.env`` files, always (no configured negation brings them back);
+    - the workspace's ``.dockerignore`` as Docker reads it, through docker-py's own
+      matcher: patterns anchored at the root, ``**`` for any depth, ``!`` exceptions
+      (they re-include a file under an excluded directory), the last match winning,
+      the Dockerfile and ``.dockerignore`` kept. Like docker-py it ignores case.
+    - every ``.gitignore`` as git reads it (pathspec's GitIgnoreSpec): each applies to
+      its own directory's subtree, a deeper one overrides, and nothing under an ignored
+      directory comes back;
+    - the configured ``exclude`` patterns, in ``.gitignore`` syntax from the root.
+    """
+
+    def __init__(self, workspace: Path, exclude: Iterable[str]) -> None:
+        self.workspace = workspace
+        always, configured = GitIgnoreSpec.from_lines(ALWAYS_EXCLUDED), _spec(exclude)
+        self._always: Lookup = lambda directory: None if directory else always
+        self._configured: Lookup = lambda directory: None if directory else configured
+        self._docker = PatternMatcher([*_dockerignore(workspace), *DOCKER_KEPT])
+        self._gitignores: dict[str, GitIgnoreSpec | None] = {}
+
+    def excluded(self, path: str, *, directory: bool = False, gitignore: bool = True) -> bool:
+        lookups = [self._always, self._configured, *([self._gitignore] if gitignore else [])]
+        return self._docker_excludes(path, directory) or any(
+            _ignored(path, directory, lookup) for lookup in lookups
+        )
+
+    def _docker_excludes(self, path: str, directory: bool) -> bool:
+        # The stub says PathLike, but the matcher takes the str it splits and joins.
+        if not self._docker.matches(path):  # type: ignore[arg-type]
+            return False
+        # As docker-py's walk: a directory stays open while an exception names a path in it.
+        return not directory or not any(
+            p.exclusion and p.cleaned_pattern.startswith(path + "/") for p in self._docker.patterns
+        )
+
+    def _gitignore(self, directory: str) -> GitIgnoreSpec | None:
+        if directory not in self._gitignores:
+            ignore = self.workspace / directory / ".gitignore"
+            lines = _lines(ignore) if ignore.is_file() else None
+            self._gitignores[directory] = None if lines is None else _spec(lines)
+        return self._gitignores[directory]
+
+
+def _ignored(path: str, directory: bool, lookup: Lookup) -> bool:
+    """git's answer: the path or a directory above it is ignored."""
+    parts = path.split("/")
+    parents = ("/".join(parts[:depth]) for depth in range(1, len(parts)))
+    return any(_decides(parent, True, lookup) for parent in parents) or _decides(
+        path, directory, lookup
     )
+
+
+def _decides(path: str, directory: bool, lookup: Lookup) -> bool:
+    """The deepest ignore file with a pattern matching the path decides."""
+    parts = path.split("/")
+    for depth in range(len(parts) - 1, -1, -1):
+        spec = lookup("/".join(parts[:depth]))
+        if spec is None:
+            continue
+        relative = "/".join(parts[depth:]) + ("/" if directory else "")
+        include = spec.check_file(relative).include
+        if include is not None:
+            return include
+    return False
+
+
+def _spec(lines: Iterable[str]) -> GitIgnoreSpec:
+    return GitIgnoreSpec.from_lines(list(lines))
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8", errors="surrogateescape").splitlines()
+
+
+def _dockerignore(workspace: Path) -> list[str]:
+    """Its patterns as docker-py reads them: stripped, blank lines and comments dropped."""
+    ignore = workspace / ".dockerignore"
+    lines = _lines(ignore) if ignore.is_file() else []
+    return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
 
 
 def manifest(workspace: Path, paths: list[str]) -> str:
@@ -103,14 +188,6 @@ def is_git(workspace: Path) -> bool:
     return (workspace / ".git").exists()
 
 
-def _patterns(workspace: Path, exclude: Iterable[str]) -> tuple[str, ...]:
-    ignore = workspace / ".dockerignore"
-    lines = ignore.read_text(encoding="utf-8").splitlines() if ignore.is_file() else []
-    # Negations (!pattern) of .dockerignore are not followed: a file stays excluded.
-    dockerignore = [line.strip() for line in lines if line.strip() and line[0] not in "#!"]
-    return (*ALWAYS_EXCLUDED, *dockerignore, *exclude)
-
-
 def _git_files(workspace: Path) -> list[str] | None:
     if not is_git(workspace):
         return None
@@ -132,13 +209,15 @@ def _git(workspace: Path, *args: str) -> subprocess.CompletedProcess[str] | None
     )
 
 
-def _walk(root: Path, patterns: tuple[str, ...]) -> Iterator[str]:
+def _walk(root: Path, rules: Rules) -> Iterator[str]:
     for directory, subdirs, files in os.walk(root):
         relative = Path(directory).relative_to(root)
-        subdirs[:] = [d for d in subdirs if not excluded((relative / d).as_posix(), patterns)]
+        subdirs[:] = [
+            d for d in subdirs if not rules.excluded((relative / d).as_posix(), directory=True)
+        ]
         for name in files:
             path = (relative / name).as_posix()
-            if not excluded(path, patterns):
+            if not rules.excluded(path):
                 yield path
 
 

@@ -8,6 +8,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import docker
+
 from sidekick.models import AgentRun
 from sidekick.production.store import ProductionStore
 from sidekick.state import RunEnd, StateStore
@@ -199,3 +201,39 @@ def test_a_failing_smoke_check_rolls_back_and_says_what_it_answered(prod_app: Pr
     assert f"smoke check GET http://127.0.0.1:{port}/missing failed: HTTP 404" in result.stderr
     assert prod_app.version() == "1"
     assert (prod_app.production / "VERSION").read_text() == "1\n"
+
+
+def _release_tags(app: ProdApp) -> set[str]:
+    """The tags of the app's image repository (the built one and the release tags)."""
+    client = docker.from_env()
+    try:
+        images = client.images.list(name=f"{app.compose_project}-web")
+    finally:
+        client.close()
+    return {tag.rsplit(":", 1)[1] for image in images for tag in image.tags}
+
+
+def test_releases_beyond_keep_lose_their_backup_and_image_tags_and_the_kept_roll_back(
+    prod_app: ProdApp,
+) -> None:
+    prod_app.config.write_text(prod_app.config.read_text() + "        keep: 2\n")
+    for version in ("2", "3", "4", "5"):
+        _change(prod_app, version)
+        result = prod_app.sidekick("deploy", prod_app.name, "--yes")
+        assert result.returncode == 0, result.stderr
+    home = prod_app.root / "state" / "production" / "shop"
+    assert sorted(p.name for p in home.iterdir() if p.is_dir()) == ["r3", "r4"]
+    assert _release_tags(prod_app) == {"latest", "sidekick-before-r3", "sidekick-before-r4"}
+    assert prod_app.sidekick("rollback", prod_app.name, "--yes").returncode == 0
+    assert prod_app.version() == "4"
+    back = prod_app.sidekick("rollback", prod_app.name, "r2", "--yes")
+    assert back.returncode == 0, back.stderr
+    assert prod_app.version() == "3"
+    assert (prod_app.production / "VERSION").read_text() == "3\n"
+    # r1 and r2 were pruned: going back past them is refused, and nothing moves.
+    gone = prod_app.sidekick("rollback", prod_app.name, "r0", "--yes")
+    assert gone.returncode == 1
+    assert "the backup of r2 is gone (deploy.keep)" in gone.stderr
+    assert prod_app.version() == "3"
+    (status,) = prod_app.status_json()
+    assert status["containers"][0]["health"] == "healthy"

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
@@ -13,9 +12,10 @@ import pytest
 
 from sidekick.containers import ContainerEngine, UnmanagedContainer
 from sidekick.containers.scope import Scope, ScopedEngine
-from tests.containers.helpers import BASE_IMAGE, engine_socket_path, raw_labels
+from tests.containers.helpers import BASE_IMAGE, engine_socket_path
 from tests.integration.compose import SESSION
 from tests.production.counting_proxy import CountingProxy
+from tests.throwaway import throwaway
 
 SERVICES = 10
 
@@ -57,20 +57,15 @@ class Fleet:
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory, engine_ready: None) -> Iterator[Fleet]:
     fleet = Fleet(tmp_path_factory.mktemp("fleet"))
-    client = docker.from_env()
     try:
         fleet.compose(fleet.name, fleet.production, "up", "-d", "--wait")
         fleet.compose(fleet.other, fleet.elsewhere, "up", "-d", "--wait")
-        client.containers.run(
-            BASE_IMAGE, ["sleep", "infinity"], name=fleet.stray, labels=raw_labels(), detach=True
-        )
-        yield fleet
+        # A container of no Compose project at all, removed when the module ends.
+        with throwaway(["sleep", "infinity"], name=fleet.stray, init=True):
+            yield fleet
     finally:
         fleet.compose(fleet.name, fleet.production, "down", "-t", "1")
         fleet.compose(fleet.other, fleet.elsewhere, "down", "-t", "1")
-        with contextlib.suppress(docker.errors.NotFound):
-            client.api.remove_container(fleet.stray, force=True)
-        client.close()
 
 
 def test_status_of_a_ten_container_project_makes_one_list_call(

@@ -30,6 +30,7 @@ from tests.containers.helpers import BASE_IMAGE, SESSION, TEST_LABEL
 from tests.mockapi import MockServer, mock_server
 from tests.needs import missing
 from tests.polling import wait_until
+from tests.throwaway import throwaway
 
 __all__ = ["base_image", "docker_api"]
 
@@ -70,21 +71,27 @@ def _name(role: str) -> str:
     return f"insight-{SESSION}-{role}-{next(_counter)}"
 
 
-def start(
-    api: APIClient, role: str, command: list[str], image: str = BASE_IMAGE, **host: Any
-) -> str:
-    """Create and start a labelled container; its name is returned."""
+def start(role: str, command: list[str], image: str = BASE_IMAGE, **create: Any) -> str:
+    """Start a throwaway container (testcontainers); its name is returned. It is removed
+    by name (``remove``) or by the session's sweep, not through the object, so its
+    client is closed at once."""
     name = _name(role)
-    healthcheck = host.pop("healthcheck", None)
-    ports = host.pop("ports", None)
+    container = throwaway(command, name=name, image=image, **create).start()
+    container.get_docker_client().client.close()
+    return name
+
+
+def start_published(api: APIClient, role: str, command: list[str], port: int) -> str:
+    """Start a labelled container whose port is published on 127.0.0.1 only (testcontainers
+    publishes on every interface)."""
+    name = _name(role)
     created = api.create_container(
-        image,
+        BASE_IMAGE,
         command=command,
         name=name,
         labels={TEST_LABEL: SESSION},
-        healthcheck=healthcheck,
-        ports=list(ports) if ports else None,
-        host_config=api.create_host_config(port_bindings=ports, **host),
+        ports=[port],
+        host_config=api.create_host_config(port_bindings={port: ("127.0.0.1",)}),
     )
     api.start(created["Id"])
     return name
@@ -96,7 +103,7 @@ def state(api: APIClient, name: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def web(api: APIClient) -> str:
-    name = start(api, "web", ["python3", "-m", "http.server", "8000"], ports={8000: ("127.0.0.1",)})
+    name = start_published(api, "web", ["python3", "-m", "http.server", "8000"], 8000)
     port = api.port(name, 8000)[0]["HostPort"]
     wait_until(lambda: _answers(f"http://127.0.0.1:{port}/"), what="web server answering")
     return name
@@ -116,7 +123,7 @@ def _answers(url: str) -> bool:
 @pytest.fixture
 def oom_killed(api: APIClient) -> str:
     hog = "b = b'x' * (256 * 1024 * 1024)"
-    name = start(api, "oom", ["python3", "-c", hog], mem_limit=32 * MiB, memswap_limit=32 * MiB)
+    name = start("oom", ["python3", "-c", hog], mem_limit=32 * MiB, memswap_limit=32 * MiB)
     wait_until(lambda: state(api, name)["Status"] == "exited", what="OOM kill")
     return name
 
@@ -124,7 +131,7 @@ def oom_killed(api: APIClient) -> str:
 @pytest.fixture
 def restart_loop(api: APIClient) -> Iterator[str]:
     script = "echo 'cannot open config.toml' >&2; exit 3"
-    name = start(api, "loop", ["sh", "-c", script], restart_policy={"Name": "always"})
+    name = start("loop", ["sh", "-c", script], restart_policy={"Name": "always"})
     wait_until(lambda: api.inspect_container(name)["RestartCount"] >= 3, 60, what="three restarts")
     yield name
     remove(api, name)
@@ -138,7 +145,7 @@ def unhealthy(api: APIClient) -> Iterator[str]:
         "timeout": 2_000_000_000,
         "retries": 2,
     }
-    name = start(api, "unhealthy", ["sleep", "600"], healthcheck=probe)
+    name = start("unhealthy", ["sleep", "600"], healthcheck=probe)
     wait_until(
         lambda: (state(api, name).get("Health") or {}).get("Status") == "unhealthy",
         30,
@@ -151,7 +158,7 @@ def unhealthy(api: APIClient) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def near_limit(api: APIClient) -> str:
     hold = "import time; b = b'x' * (40 * 1024 * 1024); time.sleep(600)"
-    name = start(api, "full", ["python3", "-c", hold], mem_limit=64 * MiB, memswap_limit=128 * MiB)
+    name = start("full", ["python3", "-c", hold], mem_limit=64 * MiB, memswap_limit=128 * MiB)
     wait_until(lambda: _memory(api, name) > 40 * MiB, 30, what="memory held")
     return name
 
@@ -162,7 +169,7 @@ def _memory(api: APIClient, name: str) -> int:
 
 @pytest.fixture
 def exited_non_zero(api: APIClient) -> str:
-    name = start(api, "exit4", ["sh", "-c", "echo 'migration 0042 failed: no such table'; exit 4"])
+    name = start("exit4", ["sh", "-c", "echo 'migration 0042 failed: no such table'; exit 4"])
     wait_until(lambda: state(api, name)["Status"] == "exited", what="exit")
     return name
 
@@ -201,7 +208,7 @@ def build(api: APIClient, dockerfile: str, tag: str) -> None:
 
 @pytest.fixture(scope="session")
 def no_shell(api: APIClient, no_shell_image: str) -> Iterator[str]:
-    name = start(api, "noshell", ["600"], image=no_shell_image)
+    name = start("noshell", ["600"], image=no_shell_image)
     wait_until(lambda: state(api, name)["Running"], what="no-shell container running")
     yield name
     # Before its image goes: an image in use is only untagged, and would stay behind.
@@ -211,7 +218,7 @@ def no_shell(api: APIClient, no_shell_image: str) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def many(api: APIClient) -> list[str]:
     batch = uuid.uuid4().hex[:4]
-    names = [start(api, f"many-{batch}-{i:02d}", ["sleep", "600"]) for i in range(MANY)]
+    names = [start(f"many-{batch}-{i:02d}", ["sleep", "600"]) for i in range(MANY)]
     wait_until(lambda: all(state(api, n)["Running"] for n in names), 60, what="20 running")
     return names
 

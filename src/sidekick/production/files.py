@@ -96,16 +96,36 @@ class Rules:
 
     def __init__(self, workspace: Path, exclude: Iterable[str]) -> None:
         self.workspace = workspace
-        always, configured = GitIgnoreSpec.from_lines(ALWAYS_EXCLUDED), _spec(exclude)
-        self._always: Lookup = lambda directory: None if directory else always
-        self._configured: Lookup = lambda directory: None if directory else configured
+        # Two specs: a configured negation must not bring back what is always excluded.
+        self._at_root = (_spec(ALWAYS_EXCLUDED), _spec(exclude))
         self._docker = PatternMatcher([*_dockerignore(workspace), *DOCKER_KEPT])
         self._gitignores: dict[str, GitIgnoreSpec | None] = {}
+        # Every file of a directory asks about it: each is decided once.
+        self._directories: dict[tuple[str, bool], bool] = {}
 
     def excluded(self, path: str, *, directory: bool = False, gitignore: bool = True) -> bool:
-        lookups = [self._always, self._configured, *([self._gitignore] if gitignore else [])]
-        return self._docker_excludes(path, directory) or any(
-            _ignored(path, directory, lookup) for lookup in lookups
+        parent = path.rpartition("/")[0]
+        return (
+            self._docker_excludes(path, directory)
+            or (bool(parent) and self._ignored_directory(parent, gitignore))
+            or self._decides(path, directory, gitignore)
+        )
+
+    def _ignored_directory(self, directory: str, gitignore: bool) -> bool:
+        """As git reads ignore files: nothing under an ignored directory comes back."""
+        key = (directory, gitignore)
+        if key not in self._directories:
+            parent = directory.rpartition("/")[0]
+            self._directories[key] = (
+                bool(parent) and self._ignored_directory(parent, gitignore)
+            ) or self._decides(directory, True, gitignore)
+        return self._directories[key]
+
+    def _decides(self, path: str, directory: bool, gitignore: bool) -> bool:
+        """The path itself is ignored by the root's patterns or by a .gitignore."""
+        name = path + "/" if directory else path
+        return any(spec.match_file(name) for spec in self._at_root) or (
+            gitignore and _gitignored(path, directory, self._gitignore)
         )
 
     def _docker_excludes(self, path: str, directory: bool) -> bool:
@@ -125,17 +145,8 @@ class Rules:
         return self._gitignores[directory]
 
 
-def _ignored(path: str, directory: bool, lookup: Lookup) -> bool:
-    """git's answer: the path or a directory above it is ignored."""
-    parts = path.split("/")
-    parents = ("/".join(parts[:depth]) for depth in range(1, len(parts)))
-    return any(_decides(parent, True, lookup) for parent in parents) or _decides(
-        path, directory, lookup
-    )
-
-
-def _decides(path: str, directory: bool, lookup: Lookup) -> bool:
-    """The deepest ignore file with a pattern matching the path decides."""
+def _gitignored(path: str, directory: bool, lookup: Lookup) -> bool:
+    """The deepest .gitignore with a pattern matching the path decides."""
     parts = path.split("/")
     for depth in range(len(parts) - 1, -1, -1):
         spec = lookup("/".join(parts[:depth]))

@@ -66,9 +66,14 @@ def timed(action: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def median(action: Callable[[], object], rounds: int = ROUNDS) -> float:
-    action()  # warm: page cache, engine caches
-    return statistics.median(timed(action) for _ in range(rounds))
+def paired(
+    ours: Callable[[], object], theirs: Callable[[], object], rounds: int = ROUNDS
+) -> tuple[float, float]:
+    """Median times of both, their rounds taken in turn: a machine shared with other work
+    gets busier and quieter, and the ratio is meant to compare the two, not two moments."""
+    ours(), theirs()  # warm: page cache, engine caches, byte-compiled modules
+    times = [(timed(ours), timed(theirs)) for _ in range(rounds)]
+    return statistics.median(t[0] for t in times), statistics.median(t[1] for t in times)
 
 
 class Bench:
@@ -97,7 +102,7 @@ class Bench:
     def installed(self) -> dict[str, str]:
         """sidekick runs as an installed package does, from byte-compiled modules: with
         PYTHONDONTWRITEBYTECODE (set in CI shells) every run would compile its modules again,
-        about a fifth of a ``prod status``. The warm-up round of ``median`` writes them."""
+        about a fifth of a ``prod status``. The warm-up round of ``paired`` writes them."""
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         return {**env, "PYTHONPYCACHEPREFIX": str(self.root / "pycache")}
 
@@ -238,12 +243,13 @@ def main() -> None:
         )
         for name in ("ten", "noisy", "app", "plain"):
             bench.compose(name, "up", "-d", "--build", "--wait")
-        status = median(lambda: bench.sidekick("status", "Ten"))
-        compose_ps = median(lambda: bench.compose("ten", "ps"))
+        status, compose_ps = paired(
+            lambda: bench.sidekick("status", "Ten"), lambda: bench.compose("ten", "ps")
+        )
         wait_for_log(bench, f"{prefix}-noisy-noisy-1")
-        ours = median(lambda: bench.sidekick("logs", "Noise", "--tail", "10000"), 3)
-        theirs = median(
-            lambda: run(["docker", "logs", "--tail", "10000", f"{prefix}-noisy-noisy-1"]), 3
+        ours, theirs = paired(
+            lambda: bench.sidekick("logs", "Noise", "--tail", "10000"),
+            lambda: run(["docker", "logs", "--tail", "10000", f"{prefix}-noisy-noisy-1"]),
         )
         (app_ws / "VERSION").write_text("2\n")
         deploy = timed(lambda: bench.sidekick("deploy", "App", "--yes"))

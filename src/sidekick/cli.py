@@ -18,14 +18,13 @@ from sidekick import __version__
 from sidekick.config import Config, load_config
 from sidekick.errors import SidekickError
 from sidekick.models import AgentRun, Finding, Snapshot
-from sidekick.runners.swarm_workspace import read_pushed_branch
 
 Command = Callable[[argparse.Namespace], int]
 CONFIG_HELP = "config file (default: $SIDEKICK_CONFIG, ./config.yaml)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+    parser = _parser(_command_named(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     if not hasattr(args, "handler"):
         parser.print_help()
@@ -39,7 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(chosen: str | None = None) -> argparse.ArgumentParser:
+    """Every command; the options only of the ``chosen`` one (all when None): building them
+    all, and importing the modules that declare them, costs a ``prod status`` a tenth."""
     parser = argparse.ArgumentParser(
         prog="sidekick",
         description="Keeps AI coding agents working on your most important projects.",
@@ -51,9 +52,22 @@ def _parser() -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=helptext, description=helptext)
         # Before or after the command name alike; SUPPRESS keeps the first when only it is given.
         command.add_argument("--config", help=CONFIG_HELP, default=argparse.SUPPRESS)
-        extra(command)
+        if chosen in (None, name):
+            extra(command)
         command.set_defaults(handler=handler)
     return parser
+
+
+def _command_named(argv: Sequence[str]) -> str | None:
+    """The command the arguments run: the first one that is not an option (or the value of
+    ``--config``), if it names a command."""
+    rest = iter(argv)
+    for arg in rest:
+        if arg == "--config":
+            next(rest, None)
+        elif not arg.startswith("-"):
+            return arg if arg in _NAMES else None
+    return None
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -174,6 +188,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def _run_row(run: AgentRun) -> dict[str, object]:
+    from sidekick.runners.swarm_workspace import read_pushed_branch
+
     data = asdict(run)
     data["started_at"] = run.started_at.isoformat(timespec="seconds")
     data["ended_at"] = run.ended_at.isoformat(timespec="seconds") if run.ended_at else None
@@ -354,3 +370,4 @@ _COMMANDS: list[tuple[str, Command, str, Callable[[argparse.ArgumentParser], Non
     ("prod", cmd_prod, "production: detect, status, logs, restart, deploy", _prod_options),
     ("web", cmd_web, "serve the dashboard and /metrics", _web_options),
 ]
+_NAMES = frozenset(name for name, *_ in _COMMANDS)

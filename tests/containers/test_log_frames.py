@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 
 from sidekick.containers.records import FRAME_HEADER
-from sidekick.containers.scope import timestamped_frames, unchunked
+from sidekick.containers.scope import timestamped_frames
+from sidekick.containers.wire import unchunked
 
 LINES = [
     (1, b"2026-11-30T11:00:00.000000001Z first line\n"),

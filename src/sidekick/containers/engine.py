@@ -15,20 +15,12 @@ import logging
 import math
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
-
-import docker.errors
-import requests
-import urllib3
-from docker.api.client import APIClient
-from docker.client import DockerClient, from_env
-from docker.constants import DEFAULT_UNIX_SOCKET
-from docker.types import CancellableStream, Mount
 
 from sidekick.config import ContainersConfig
 from sidekick.containers.errors import ContainerError, ErrorCode, UnmanagedContainer
@@ -49,12 +41,23 @@ from sidekick.containers.spec import (
     memory_bytes,
     selector,
 )
+from sidekick.containers.wire import ResponseBody, Wire, WireError, unchunked
+
+if TYPE_CHECKING:
+    # docker-py (with requests and urllib3) is imported when a call first needs it: the
+    # reads of wire.py go without it, and it costs more than a whole ``prod status``.
+    import docker.errors
+    import requests
+    from docker.api.client import APIClient
+    from docker.client import DockerClient
+    from docker.types import CancellableStream, Mount
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 PING_TIMEOUT = 3.0
+DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 EVENT_ACTIONS = (
     "create",
     "start",
@@ -90,6 +93,7 @@ class ContainerEngine:
     ) -> None:
         self.settings = settings or ContainersConfig()
         self._client: DockerClient | None = None
+        self._wire: Wire | None = None
         self._lock = threading.Lock()
         self._host_paths = host_paths
 
@@ -98,7 +102,7 @@ class ContainerEngine:
     @property
     def socket(self) -> str:
         """Where the engine is expected: the configured host, DOCKER_HOST, or the default."""
-        chosen = self.settings.docker_host or os.environ.get("DOCKER_HOST") or DEFAULT_UNIX_SOCKET
+        chosen = self.settings.docker_host or os.environ.get("DOCKER_HOST") or DEFAULT_SOCKET
         return chosen.replace("http+unix://", "unix://", 1)
 
     def ping(self) -> EngineStatus:
@@ -122,6 +126,8 @@ class ContainerEngine:
             return self._client.api
 
     def _connect(self) -> DockerClient:
+        from docker.client import DockerClient, from_env
+
         settings = self.settings
         # The stubs say ``timeout: int``; docker-py hands it to requests and to the
         # socket, which take float seconds, so a configured 2.5 stays 2.5.
@@ -140,21 +146,76 @@ class ContainerEngine:
         self, operation: str, project: str, fn: Callable[[APIClient], T], *, retry: bool = False
     ) -> T:
         """Run one SDK call; a read retries once on a fresh connection after a dropped one."""
-        try:
-            return self._attempt(operation, project, fn)
-        except ContainerError as exc:
-            if not retry or exc.code is not ErrorCode.NETWORK_ERROR:
-                raise
-            logger.info("Docker engine connection lost, reconnecting: %s", exc)
-            return self._attempt(operation, project, fn)
+        return _retried(lambda: self._attempt(operation, project, fn), retry)
 
     def _attempt(self, operation: str, project: str, fn: Callable[[APIClient], T]) -> T:
+        import docker.errors
+        import requests
+
         try:
             return fn(self._api())
         except (docker.errors.DockerException, requests.RequestException) as exc:
             error = engine_error(exc, operation, project, self.socket)
             if error.code in _CONNECTION_CODES:
                 self._drop_client()
+            raise error from exc
+
+    # --- reads without docker-py (see sidekick.containers.wire for why) ----------------
+
+    def get_json(
+        self, operation: str, project: str, path: str, params: Mapping[str, Any] | None = None
+    ) -> Any:
+        """One read of the engine's API (``path`` such as ``/containers/json``), parsed; over
+        the Unix socket itself when the engine is on one, else through docker-py. Retried
+        once after a dropped connection, as every read is."""
+        wire = self._wire_client()
+        if wire is None:
+            return self.call(
+                operation, project, lambda api: _sdk_get(api, path, params).json(), retry=True
+            )
+        return _retried(lambda: self._over_wire(operation, project, wire.get_json, path, params))
+
+    def get_stream(
+        self, operation: str, project: str, path: str, params: Mapping[str, Any] | None = None
+    ) -> ResponseBody:
+        """A streamed read (a log): its body as the blocks arrive, without a read timeout."""
+        wire = self._wire_client()
+        if wire is None:
+            response = self.call(
+                operation, project, lambda api: _sdk_get(api, path, params, stream=True)
+            )
+            return _SdkBody(response)
+
+        def stream(path: str, params: Mapping[str, Any] | None) -> ResponseBody:
+            return wire.get(path, params, timeout=None)
+
+        return self._over_wire(operation, project, stream, path, params)
+
+    def _wire_client(self) -> Wire | None:
+        socket = self.socket
+        if not socket.startswith("unix://"):
+            return None
+        with self._lock:
+            if self._wire is None:
+                path = socket.removeprefix("unix://")
+                self._wire = Wire(path, self.settings.timeout, self.settings.api_version)
+            return self._wire
+
+    def _over_wire(
+        self,
+        operation: str,
+        project: str,
+        fn: Callable[[str, Mapping[str, Any] | None], T],
+        path: str,
+        params: Mapping[str, Any] | None,
+    ) -> T:
+        try:
+            return fn(path, params)
+        except (WireError, OSError) as exc:
+            error = wire_error(exc, operation, project, self.socket)
+            if error.code in _CONNECTION_CODES:
+                with self._lock:
+                    self._wire = None  # the engine may come back another version
             raise error from exc
 
     def _drop_client(self) -> None:
@@ -336,6 +397,8 @@ class ContainerEngine:
         """The exit code once the container has stopped; None if ``timeout`` passes first."""
 
         def wait(api: APIClient) -> int | None:
+            import requests
+
             try:
                 # A request timeout (requests takes float seconds; the stubs say int).
                 answer = api.wait(name, timeout=timeout)  # type: ignore[arg-type]
@@ -374,6 +437,8 @@ class LogStream:
     """Iterate for :class:`LogChunk` s; ``close()`` from any thread ends the iteration."""
 
     def __init__(self, response: requests.Response) -> None:
+        from docker.types import CancellableStream
+
         self._stream = CancellableStream(read_frames(response.raw.read), response)
 
     def __iter__(self) -> Iterator[LogChunk]:
@@ -396,6 +461,9 @@ class EventStream:
         self._closed = False
 
     def __iter__(self) -> Iterator[ContainerEvent]:
+        import docker.errors
+        import requests
+
         try:
             for raw in self._stream:
                 yield ContainerEvent.from_raw(raw)
@@ -416,6 +484,16 @@ class EventStream:
 # --- helpers that shape SDK calls ----------------------------------------------------
 
 
+def _retried(attempt: Callable[[], T], retry: bool = True) -> T:
+    try:
+        return attempt()
+    except ContainerError as exc:
+        if not retry or exc.code is not ErrorCode.NETWORK_ERROR:
+            raise
+        logger.info("Docker engine connection lost, reconnecting: %s", exc)
+        return attempt()
+
+
 def _ping(api: APIClient) -> bool:
     response = api.get(f"{api.base_url}/_ping", timeout=PING_TIMEOUT)
     response.raise_for_status()
@@ -423,6 +501,8 @@ def _ping(api: APIClient) -> bool:
 
 
 def _mount(bind: Bind, paths: HostPaths) -> Mount:
+    from docker.types import Mount
+
     source = str(paths.to_host(bind.source))
     return Mount(str(bind.target), source, type="bind", read_only=bind.read_only)
 
@@ -466,7 +546,16 @@ def _log_params(
 def _logs_response(
     api: APIClient, name: str, params: dict[str, Any], *, stream: bool
 ) -> requests.Response:
-    url = f"{api.base_url}/v{api.api_version}/containers/{quote(name, safe='')}/logs"
+    return _sdk_get(api, f"/containers/{quote(name, safe='')}/logs", params, stream=stream)
+
+
+def _sdk_get(
+    api: APIClient, path: str, params: Mapping[str, Any] | None, *, stream: bool = False
+) -> requests.Response:
+    import docker.errors
+    import requests
+
+    url = f"{api.base_url}/v{api.api_version}{path}"
     response = api.get(url, params=params, stream=stream, timeout=None if stream else api.timeout)
     try:
         response.raise_for_status()
@@ -475,19 +564,63 @@ def _logs_response(
     return response
 
 
+class _SdkBody:
+    """A streamed docker-py response as a :class:`ResponseBody`. The engine sends a log
+    chunked, one HTTP chunk per line, and http.client takes each chunk apart with several
+    Python calls: most of the time of a long log. So, as docker-py itself reaches the
+    connection's socket file for attached streams (``response.raw._fp.fp``), a body not yet
+    read is taken apart here, a block at a time; any other body is read through urllib3."""
+
+    def __init__(self, response: requests.Response) -> None:
+        self._response = response
+        raw = response.raw
+        message, read1 = getattr(raw, "_fp", None), None
+        if getattr(message, "chunked", False) and getattr(message, "chunk_left", 0) is None:
+            read1 = getattr(getattr(message, "fp", None), "read1", None)
+        self._read: Callable[[int], bytes] = raw.read1
+        if read1 is not None:
+            blocks = unchunked(read1)
+            self._read = lambda _size: next(blocks, b"")
+
+    def read(self, size: int) -> bytes:
+        return self._read(size)
+
+    def close(self) -> None:
+        self._response.close()
+
+
 # --- errors ------------------------------------------------------------------------------
 
 
 def engine_error(exc: BaseException, operation: str, project: str, socket: str) -> ContainerError:
     """What the SDK raised, as a ContainerError with the engine's own message."""
     code = classify(exc, operation)
-    message = _engine_message(exc, code, socket)
+    return _error(code, project, _engine_message(exc, code, socket), socket)
+
+
+def wire_error(
+    exc: WireError | OSError, operation: str, project: str, socket: str
+) -> ContainerError:
+    """What a read of :mod:`sidekick.containers.wire` met, sorted as SDK errors are."""
+    if isinstance(exc, WireError):
+        code = _status_code(exc.status, exc.message, operation)
+        return _error(code, project, exc.message + _never_pulls(code), socket)
+    denied = isinstance(exc, PermissionError)
+    message = f"cannot reach the Docker engine at {socket}: {exc.strerror or _short(exc)}"
+    code = ErrorCode.PERMISSION_DENIED if denied else ErrorCode.NETWORK_ERROR
+    return _error(code, project, message, socket)
+
+
+def _error(code: ErrorCode, project: str, message: str, socket: str) -> ContainerError:
     if code is ErrorCode.PERMISSION_DENIED:
         return ContainerError(code, project, message, socket, _socket_gid(socket))
     return ContainerError(code, project, message)
 
 
 def classify(exc: BaseException, operation: str) -> ErrorCode:
+    import docker.errors
+    import requests
+
     if isinstance(exc, docker.errors.APIError):
         return _api_code(exc, operation)
     causes = list(_causes(exc))
@@ -503,6 +636,9 @@ def classify(exc: BaseException, operation: str) -> ErrorCode:
 
 def timed_out(exc: BaseException) -> bool:
     """The engine took the request but gave no answer in time (not: could not connect)."""
+    import requests
+    import urllib3
+
     return any(
         isinstance(c, requests.exceptions.ReadTimeout | urllib3.exceptions.ReadTimeoutError)
         for c in _causes(exc)
@@ -510,11 +646,20 @@ def timed_out(exc: BaseException) -> bool:
 
 
 def _api_code(exc: docker.errors.APIError, operation: str) -> ErrorCode:
+    import docker.errors
+
     if isinstance(exc, docker.errors.ImageNotFound):
         return ErrorCode.IMAGE_NOT_FOUND
     if isinstance(exc, docker.errors.NotFound):
         return ErrorCode.NOT_FOUND
-    status = exc.status_code
+    return _status_code(exc.status_code, "", operation)
+
+
+def _status_code(status: int | None, message: str, operation: str) -> ErrorCode:
+    if status == 404:
+        # docker-py's test for ImageNotFound, on the engine's own words.
+        image = "no such image" in message.lower()
+        return ErrorCode.IMAGE_NOT_FOUND if image else ErrorCode.NOT_FOUND
     if status == 409 and operation == "create":
         return ErrorCode.ALREADY_EXISTS
     if status in (401, 403):
@@ -542,16 +687,21 @@ def _causes(exc: BaseException, depth: int = 0) -> Iterator[BaseException]:
 
 
 def _engine_message(exc: BaseException, code: ErrorCode, socket: str) -> str:
+    import docker.errors
+
     if isinstance(exc, docker.errors.APIError):
-        text = str(exc.explanation or exc)
-        if code is ErrorCode.IMAGE_NOT_FOUND:
-            text += " (sidekick never pulls: build or load the image on this engine)"
-        return text
+        return str(exc.explanation or exc) + _never_pulls(code)
     if code in _CONNECTION_CODES:
         reason = next((c for c in _causes(exc) if isinstance(c, OSError) and c.strerror), None)
         detail = reason.strerror if reason is not None else _short(exc)
         return f"cannot reach the Docker engine at {socket}: {detail}"
     return _short(exc)
+
+
+def _never_pulls(code: ErrorCode) -> str:
+    if code is ErrorCode.IMAGE_NOT_FOUND:
+        return " (sidekick never pulls: build or load the image on this engine)"
+    return ""
 
 
 def _short(exc: BaseException) -> str:

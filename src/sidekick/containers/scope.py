@@ -9,18 +9,15 @@ the engine's one choke point (:meth:`ContainerEngine.call`).
 
 from __future__ import annotations
 
-import http.client
+import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
-import docker.errors
-import requests
-from docker.api.client import APIClient
-
-from sidekick.containers.engine import ContainerEngine, _logs_response
+from sidekick.containers.engine import ContainerEngine
 from sidekick.containers.errors import UnmanagedContainer
 from sidekick.containers.records import (
     FRAME_HEADER,
@@ -28,6 +25,10 @@ from sidekick.containers.records import (
     ContainerInfo,
     parse_time,
 )
+from sidekick.containers.wire import ResponseBody
+
+if TYPE_CHECKING:
+    from docker.api.client import APIClient
 
 logger = logging.getLogger(__name__)
 
@@ -77,10 +78,8 @@ class ScopedEngine:
 
     def list(self) -> list[ContainerInfo]:
         """Every container of the scope (all states), in one engine list call."""
-        filters = self.scope.filters()
-        rows = self.engine.call(
-            "list", self.project, lambda api: api.containers(all=True, filters=filters), retry=True
-        )
+        params = {"all": 1, "filters": json.dumps(self.scope.filters())}
+        rows = self.engine.get_json("list", self.project, "/containers/json", params)
         found = (ContainerInfo.from_list(row) for row in rows)
         return [info for info in found if self.scope.holds(info) and not _one_off(info)]
 
@@ -112,14 +111,15 @@ class ScopedEngine:
         since: float | None = None,
         until: float | None = None,
         follow: bool = False,
+        timestamps: bool = True,
     ) -> LogRecords:
-        """A container's log as it streams from the engine, each frame with its timestamp."""
+        """A container's log as it streams from the engine, each frame with its timestamp
+        (unless ``timestamps`` is off: then iterate :meth:`LogRecords.blocks` yourself)."""
         info = self._held(name)
         params = _log_params(tail, since, until, follow)
-        response = self.engine.call(
-            "logs", self.project, lambda api: _logs_response(api, info.id, params, stream=True)
-        )
-        return LogRecords(response, follow=follow)
+        params["timestamps"] = int(timestamps)
+        path = f"/containers/{quote(info.id, safe='')}/logs"
+        return LogRecords(self.engine.get_stream("logs", self.project, path, params))
 
     def image_created(self, image_ids: Iterable[str]) -> dict[str, datetime]:
         """When each image was built: one inspect per distinct image (a project has a few),
@@ -132,9 +132,8 @@ class ScopedEngine:
         return built
 
     def _inspect_image(self, image_id: str) -> Mapping[str, Any]:
-        raw: Mapping[str, Any] = self.engine.call(
-            "images", self.project, lambda api: api.inspect_image(image_id), retry=True
-        )
+        path = f"/images/{quote(image_id, safe='')}/json"
+        raw: Mapping[str, Any] = self.engine.get_json("images", self.project, path)
         return raw
 
     def image_id(self, reference: str) -> str | None:
@@ -153,6 +152,8 @@ class ScopedEngine:
         """Remove one tag; the image stays while another tag or a container uses it."""
 
         def untag(api: APIClient) -> None:
+            import docker.errors
+
             try:
                 api.remove_image(reference, noprune=True)
             except docker.errors.APIError as exc:
@@ -161,7 +162,8 @@ class ScopedEngine:
         self.engine.call("untag", self.project, untag)
 
     def _held(self, name: str) -> ContainerInfo:
-        info = self.engine.inspect(name, self.project)
+        path = f"/containers/{quote(name, safe='')}/json"
+        info = ContainerInfo.from_inspect(self.engine.get_json("inspect", self.project, path))
         if not self.scope.holds(info):
             raise UnmanagedContainer(
                 self.project or info.name,
@@ -174,63 +176,20 @@ class ScopedEngine:
 class LogRecords:
     """Iterate for (timestamp text, stream, line without the timestamp); ``close()`` ends it."""
 
-    def __init__(self, response: requests.Response, *, follow: bool) -> None:
-        self._response = response
-        self._follow = follow
+    def __init__(self, body: ResponseBody) -> None:
+        self._body = body
 
     def __iter__(self) -> Iterator[tuple[str, str, bytes]]:
-        # Whole blocks parsed at once keep a million-line log cheap; a followed stream reads
-        # what has arrived (read1), so each line still comes out as it is written.
-        raw = self._response.raw
-        if self._follow:
-            return timestamped_frames(raw.read1)
-        return timestamped_frames(_body_reader(raw))
+        # Whole blocks parsed at once keep a million-line log cheap; the body gives what has
+        # arrived, so a followed log's lines still come out as they are written.
+        return timestamped_frames(self._body.read)
+
+    def blocks(self) -> Iterator[bytes]:
+        """The multiplexed stream itself, as its blocks arrive."""
+        return iter(lambda: self._body.read(READ_BLOCK), b"")
 
     def close(self) -> None:
-        self._response.close()
-
-
-def _body_reader(raw: Any) -> Callable[[int], bytes]:
-    """The body's bytes in whole blocks. The engine sends a log chunked, one HTTP chunk per
-    line, and http.client takes each chunk apart with several Python calls: most of the
-    time of a long log. So, as docker-py itself reaches the connection's socket file for
-    attached streams (``response.raw._fp.fp``), a body not yet read is taken apart here,
-    a block at a time; any other body is read through urllib3."""
-    message = getattr(raw, "_fp", None)
-    read1 = getattr(getattr(message, "fp", None), "read1", None)
-    if (
-        not isinstance(message, http.client.HTTPResponse)
-        or not message.chunked
-        or message.chunk_left is not None
-        or read1 is None
-    ):
-        return cast(Callable[[int], bytes], raw.read)
-    blocks = unchunked(read1)
-    return lambda _size: next(blocks, b"")
-
-
-def unchunked(read: Callable[[int], bytes], block: int = READ_BLOCK) -> Iterator[bytes]:
-    """The data of an HTTP/1.1 chunked body, a block at a time (``read`` gives what has
-    arrived, up to ``block``); ends at the last chunk, or when the stream ends early."""
-    pending = b""
-    while data := read(block):
-        pending = pending + data if pending else data
-        pieces: list[bytes] = []
-        offset, end = 0, len(pending)
-        while (eol := pending.find(b"\r\n", offset)) >= 0:
-            size = int(pending[offset:eol].partition(b";")[0], 16)
-            if size == 0:
-                if pieces:
-                    yield b"".join(pieces)
-                return
-            start = eol + 2
-            if start + size + 2 > end:
-                break
-            pieces.append(pending[start : start + size])
-            offset = start + size + 2
-        pending = pending[offset:]
-        if pieces:
-            yield b"".join(pieces)
+        self._body.close()
 
 
 def timestamped_frames(

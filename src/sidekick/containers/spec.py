@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import NoReturn
 
-from docker.utils import parse_bytes
-
 from sidekick.containers.errors import UnsafeContainerSpec
 from sidekick.models import SESSION_PREFIX
 
@@ -140,6 +138,8 @@ def _check_limits(spec: ContainerSpec) -> None:
 
 def memory_bytes(spec: ContainerSpec, text: str) -> int:
     """A memory limit such as ``512m`` or ``2g`` in bytes; refuses anything else."""
+    from docker.utils import parse_bytes  # docker-py is loaded only where a call needs it
+
     try:
         value = int(parse_bytes(text))
     except Exception:

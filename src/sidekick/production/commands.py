@@ -1,9 +1,9 @@
 """The handlers of the ``sidekick prod`` commands that only look: detect, status, logs,
 history (see :mod:`sidekick.production.cli`); those that change production live in
 :mod:`sidekick.production.actions`, so a look never imports the deploy machinery.
-``status`` is the look a person runs most, so what only detect or logs need is imported
-in their handlers: a run of ``prod status`` costs the interpreter, docker-py and one list
-call, little more."""
+``status`` and ``logs`` are the looks a person runs most, so each handler imports what it
+alone needs: a run of ``prod status`` costs the interpreter, the configuration and one
+list call over the engine's socket (no docker-py, see :mod:`sidekick.containers.wire`)."""
 
 from __future__ import annotations
 
@@ -22,13 +22,11 @@ from typing import TYPE_CHECKING, BinaryIO, TextIO
 from sidekick.config import Config, load_config
 from sidekick.containers.engine import ContainerEngine
 from sidekick.production.errors import ProductionError
-from sidekick.production.status import project_status
-from sidekick.production.status import render as render_status
-from sidekick.production.store import ProductionStore
 from sidekick.production.target import Target, targets
 
 if TYPE_CHECKING:
     from sidekick.production.logs import LogQuery
+    from sidekick.production.store import ProductionStore
 
 Handler = Callable[[argparse.Namespace], int]
 LOG_BUFFER = 1 << 16
@@ -69,6 +67,10 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from sidekick.production.status import project_status
+    from sidekick.production.status import render as render_status
+    from sidekick.production.store import ProductionStore
+
     config = _config(args)
     engine = ContainerEngine(config.containers)
     try:
@@ -90,7 +92,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    from sidekick.production.logs import LogWriter, stream_logs
+    from sidekick.production.logs import LogWriter, copy_logs
 
     config = _config(args)
     (chosen,) = targets(config, args.project)
@@ -105,8 +107,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
             raise ProductionError(
                 chosen.name, f"no containers for {', '.join(query.services) or 'any service'}"
             )
-        for line in stream_logs(scoped, rows, query):
-            writer.write(line)
+        copy_logs(scoped, rows, query, writer)
     except BrokenPipeError:
         return 0
     finally:
@@ -154,6 +155,8 @@ def _log_query(args: argparse.Namespace, chosen: Target) -> LogQuery:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
+    from sidekick.production.store import ProductionStore
+
     config = _config(args)
     with ProductionStore(_db(config)) as store:
         releases = store.releases(args.project, args.limit)

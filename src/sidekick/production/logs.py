@@ -4,6 +4,8 @@ Each container's log streams from the engine with its timestamps; a merge keeps
 one pending line per container, so a log of any size costs the same memory.
 ``--grep`` filters here, line by line, as the lines pass. With ``--follow`` the
 lines are written as they arrive from each container (through a bounded queue).
+One container shown plainly (no grep, times or JSON), the commonest look, needs
+none of that: its frames go to the output a block at a time, no object per line.
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ import logging
 import queue
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import BinaryIO, NamedTuple
 
-from sidekick.containers.records import ContainerInfo
+from sidekick.containers.records import FRAME_HEADER, ContainerInfo
 from sidekick.containers.scope import LogRecords, ScopedEngine, service_of
 from sidekick.production.errors import ProductionError
 
@@ -75,6 +77,30 @@ def sources(rows: list[ContainerInfo]) -> dict[str, str]:
     return {
         r.name: s if services.count(s) == 1 else r.name for r, s in zip(rows, services, strict=True)
     }
+
+
+def copy_logs(
+    scoped: ScopedEngine, rows: list[ContainerInfo], query: LogQuery, writer: LogWriter
+) -> None:
+    """The containers' lines to the writer: merged, filtered, or, for one container shown
+    plainly, its frames as they come."""
+    if len(rows) > 1 or query.grep is not None or writer.timestamps or writer.as_json:
+        for line in stream_logs(scoped, rows, query):
+            writer.write(line)
+        return
+    (row,) = rows
+    records = scoped.log_records(
+        row.name,
+        tail=query.tail,
+        since=query.since,
+        until=query.until,
+        follow=query.follow,
+        timestamps=False,
+    )
+    try:
+        writer.write_frames(sources(rows)[row.name], records.blocks())
+    finally:
+        records.close()
 
 
 def stream_logs(
@@ -162,6 +188,28 @@ class LogWriter:
             target.write(b"%s%s %s" % (prefix, time.encode(), text))
         else:
             target.write(prefix + text)
+
+    def write_frames(self, source: str, blocks: Iterable[bytes]) -> None:
+        """A multiplexed stream without timestamps (8-byte header: stream, size), each
+        block's lines written at once behind the source's prefix."""
+        prefix = self._prefixes.get(source) or self._prefix(source)
+        header, unpack = FRAME_HEADER.size, FRAME_HEADER.unpack_from
+        pending = b""
+        for data in blocks:
+            pending = pending + data if pending else data
+            lines: tuple[list[bytes], list[bytes]] = ([], [])
+            offset, end = 0, len(pending)
+            while offset + header <= end:
+                kind, size = unpack(pending, offset)
+                start, stop = offset + header, offset + header + size
+                if stop > end:
+                    break
+                text = pending[start:stop]
+                lines[kind == 2].extend((prefix, text if text.endswith(b"\n") else text + b"\n"))
+                offset = stop
+            pending = pending[offset:]
+            self.out.write(b"".join(lines[0]))
+            self.err.write(b"".join(lines[1]))
 
     def _prefix(self, source: str) -> bytes:
         """``service  | ``, padded to the widest source seen so far (kept per source)."""

@@ -278,8 +278,13 @@ class Deployer:
         return Outcome(code, f"back on r{goal}: {verdict.detail}", f"r{goal}")
 
     def _prune(self) -> None:
+        """Past the newest ``keep`` releases a rollback can undo, a release loses its backup
+        and before-tags; so does every rolled-back one, which a rollback skips: failed
+        deploys never push a healthy release's backup out."""
         keep = self.target.settings.deploy.keep
-        for release in self.store.releases(self.target.name, limit=1000)[keep:]:
+        releases = self.store.releases(self.target.name, limit=1000)
+        standing = [r for r in releases if r.state != ROLLED_BACK]
+        for release in standing[keep:] + [r for r in releases if r.state == ROLLED_BACK]:
             where = self.home / release.name
             if where.exists():
                 shutil.rmtree(where, ignore_errors=True)

@@ -50,7 +50,7 @@ from sidekick.priorities.csv_format import (
 )
 from sidekick.priorities.csv_table import BOM, CellEdit, Record, replace_cells, tokenize
 from sidekick.priorities.watch import editor_lock_files
-from sidekick.priorities.writers import is_being_written
+from sidekick.priorities.writers import identity_of, is_being_written, lease_broken, read_lease
 
 logger = logging.getLogger(__name__)
 
@@ -274,6 +274,9 @@ class CsvPrioritySource:
         """A save that landed in the file a write-back replaced is put back, not dropped."""
         displaced = self._displaced
         if displaced is None or _signature_of(os.fstat(displaced.fd)) == displaced.signature:
+            return
+        if is_being_written(displaced.fd, self._target()):
+            # The save is still landing; it is put back once it is whole.
             return
         self._displaced = None
         try:
@@ -576,30 +579,59 @@ def _swap_in(tmp: Path, path: Path, expected: bytes, ours: bytes) -> int | None:
     """Put ``tmp`` at ``path`` only if ``path`` still holds ``expected`` and nobody is writing it.
 
     Returns a read-only descriptor of the replaced file (the caller keeps an eye
-    on it), or None when nothing was replaced. Swapping and then looking at what
-    was displaced leaves no window in which a person's save can slip between the
-    check and the replace: if the displaced file is not the one that was read,
-    or a program has it open for writing, it is swapped straight back.
-    Filesystems without an atomic exchange (some network and virtual
-    filesystems) fall back to check-then-replace, which has that small window.
+    on it), or None when nothing was replaced.
+
+    No system call replaces a file only if it is still the one that was read,
+    so the check comes after an atomic exchange (Linux renameat2): the file
+    swapped out must be the one read, untouched. If it is not, it goes straight
+    back, with nothing slower than one stat between the two swaps, because until
+    then the path shows our bytes, made from an older read.
+    - A save by rename that landed just before the swap: the swapped-out file is
+      another inode.
+    - A save in place: a read lease, taken before the read and held across the
+      swap, makes a program that opens the file for writing wait and shows that
+      it tried; the file then goes back before it writes.
+    Where no lease can be taken (another user's file), /proc is looked through
+    after the swap instead, which keeps our bytes at the path for longer;
+    filesystems without an atomic exchange (some network and virtual
+    filesystems) fall back to check-then-replace, which has a small window.
     """
-    # The cheap checks first: most saves land during the fsyncs, well before this.
-    if path.read_bytes() != expected:
-        return None
-    if not _exchange(tmp, path):
-        fd = os.open(path, os.O_RDONLY)
-        os.replace(tmp, path)
-        return fd
-    fd = os.open(tmp, os.O_RDONLY)
-    if _read_fd(fd) == expected and not is_being_written(fd, tmp):
-        return fd
-    os.close(fd)
-    logger.info("%s was saved during write-back; putting the person's version back", path)
-    _exchange(tmp, path)
-    if tmp.read_bytes() != ours:
-        # Another save landed between the two swaps; it is the newest, so it wins.
+    fd = os.open(path, os.O_RDONLY)
+    kept = False
+    try:
+        kept = _swap_checked(tmp, path, fd, expected, ours)
+    finally:
+        if not kept:
+            os.close(fd)
+    return fd if kept else None
+
+
+def _swap_checked(tmp: Path, path: Path, fd: int, expected: bytes, ours: bytes) -> bool:
+    """The exchange of ``_swap_in`` while holding a read lease on ``fd`` (the file at ``path``)."""
+    with read_lease(fd) as leased:
+        if leased is False or _read_fd(fd) != expected:
+            return False
+        checked = identity_of(os.fstat(fd))
+        mine = identity_of(os.stat(tmp))
+        if not _exchange(tmp, path):
+            os.replace(tmp, path)
+            return True
+        if identity_of(os.stat(tmp)) == checked and _untouched(fd, tmp, expected, leased):
+            return True
         _exchange(tmp, path)
-    return None
+        # Between the two swaps another save may have come in; it is the newest, so it wins.
+        again = identity_of(os.stat(tmp)) != mine or tmp.read_bytes() != ours
+        if again:
+            _exchange(tmp, path)
+    logger.info("%s was saved during write-back; the person's version stays", path)
+    return False
+
+
+def _untouched(fd: int, tmp: Path, expected: bytes, leased: bool | None) -> bool:
+    """Whether the swapped-out file was neither opened for writing nor changed since it was read."""
+    if leased:
+        return not lease_broken(fd)
+    return _read_fd(fd) == expected and not is_being_written(fd, tmp)
 
 
 def _read_fd(fd: int) -> bytes:

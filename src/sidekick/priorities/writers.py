@@ -15,16 +15,24 @@ that instant waits for the release and sends this process SIGURG, which is
 ignored by default (the lease's own SIGIO would end the process). Where a lease
 cannot be taken (a file owned by another user without CAP_LEASE, a filesystem
 without leases) every process's open files in /proc are looked through instead.
+
+A lease can also be held for a few system calls (``read_lease``): while it is
+held, a program that opens the file for writing waits, and the holder can see
+that it tried (``lease_broken``). The write-back holds one across its swap, so
+a save in place that starts in that instant is noticed instead of landing in
+the replaced file. Source: fcntl(2), "Leases".
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import logging
 import os
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -34,6 +42,7 @@ _WRITE_MODES = os.O_WRONLY | os.O_RDWR
 # Linux's values; the fcntl module names them only on some Python versions.
 _F_SETLEASE = getattr(fcntl, "F_SETLEASE", 1024)
 _F_SETSIG = getattr(fcntl, "F_SETSIG", 10)
+_F_GETLEASE = getattr(fcntl, "F_GETLEASE", 1025)
 
 Identity = tuple[int, int]
 
@@ -48,6 +57,34 @@ def is_being_written(fd: int, path: Path) -> bool:
 
 def _lease_verdict(fd: int) -> bool | None:
     """True/False from a read lease; None when no lease can be taken here."""
+    with read_lease(fd) as held:
+        return None if held is None else not held
+
+
+@contextlib.contextmanager
+def read_lease(fd: int) -> Iterator[bool | None]:
+    """Hold a read lease on ``fd`` (opened read-only) for the ``with`` block.
+
+    Yields True while held, False when a program has the file open for writing
+    (no lease then), None where no lease can be taken (not Linux, another
+    user's file without CAP_LEASE, a filesystem without leases). A writer that
+    opens the file meanwhile waits until the block ends (at most
+    /proc/sys/fs/lease-break-time seconds), so keep the block to a few calls.
+    """
+    held = _take_lease(fd)
+    try:
+        yield held
+    finally:
+        if held:
+            fcntl.fcntl(fd, _F_SETLEASE, fcntl.F_UNLCK)
+
+
+def lease_broken(fd: int) -> bool:
+    """Whether a program tried to open the file for writing since the lease was taken."""
+    return bool(fcntl.fcntl(fd, _F_GETLEASE) != fcntl.F_RDLCK)
+
+
+def _take_lease(fd: int) -> bool | None:
     if not sys.platform.startswith("linux"):
         return None
     try:
@@ -55,11 +92,10 @@ def _lease_verdict(fd: int) -> bool | None:
         fcntl.fcntl(fd, _F_SETLEASE, fcntl.F_RDLCK)
     except OSError as exc:
         if exc.errno == errno.EAGAIN:
-            return True
+            return False
         logger.debug("no lease on fd %d (%s); looking through /proc", fd, exc)
         return None
-    fcntl.fcntl(fd, _F_SETLEASE, fcntl.F_UNLCK)
-    return False
+    return True
 
 
 def identity_of(status: os.stat_result) -> Identity:

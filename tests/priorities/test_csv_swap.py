@@ -1,0 +1,112 @@
+"""A person's save that lands in the instant of a write-back's swap stays, and the write is redone.
+
+The write-back swaps its temp file in (renameat2 RENAME_EXCHANGE) and then
+checks that what it swapped out is the file it read, untouched. These tests
+land a real save, by rename or in place, exactly in that instant: just before
+the swap (the moment no check can cover), and between the swap and the swap
+back. Only the moment is arranged, by running the save from inside the
+exchange call; the saves, the files, the lease and the kernel are real.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from sidekick.models import ProjectStatus, RowUpdate
+from sidekick.priorities import csv_file
+from sidekick.priorities.csv_file import CsvPrioritySource
+from tests.polling import wait_until
+
+HEADER = "Project,Priority,Status,Agent,Last Update,Next Action\n"
+BEFORE = HEADER + "a,1,Running,,,old note\n"
+
+
+@pytest.fixture
+def csv_path(tmp_path: Path) -> Path:
+    path = tmp_path / "priorities.csv"
+    path.write_text(BEFORE)
+    return path
+
+
+def save_by_rename(path: Path, note: str) -> None:
+    person = path.with_name("person.tmp")
+    person.write_text(path.read_text().replace("old note", note))
+    os.replace(person, path)
+
+
+@pytest.fixture
+def before_swaps(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Callable[[], None]]]:
+    """Actions run just before the 1st, 2nd, ... exchange of the write-back."""
+    actions: list[Callable[[], None]] = []
+    exchange = csv_file._exchange
+
+    def exchange_after_action(a: Path, b: Path) -> bool:
+        if actions:
+            actions.pop(0)()
+        return exchange(a, b)
+
+    monkeypatch.setattr(csv_file, "_exchange", exchange_after_action)
+    yield actions
+    assert not actions, "the write-back swapped fewer times than the test arranged"
+
+
+def rows(path: Path) -> list[list[str]]:
+    return [line.split(",") for line in path.read_text().splitlines()[1:]]
+
+
+def test_a_save_by_rename_just_before_the_swap_stays_and_the_write_is_redone_on_it(
+    csv_path: Path, before_swaps: list[Callable[[], None]]
+) -> None:
+    before_swaps.append(lambda: save_by_rename(csv_path, "saved just before the swap"))
+    result = CsvPrioritySource(csv_path).write_back([RowUpdate("a", ProjectStatus.COMPLETE)])
+    assert rows(csv_path) == [["a", "1", "Complete", "", "", "saved just before the swap"]]
+    assert result.attempts == 2
+
+
+def test_the_newest_of_two_saves_around_the_swap_wins(
+    csv_path: Path, before_swaps: list[Callable[[], None]]
+) -> None:
+    before_swaps.append(lambda: save_by_rename(csv_path, "first save"))
+    # The second lands while the write-back's bytes are at the path, before it swaps back.
+    before_swaps.append(lambda: save_by_rename(csv_path, "second save"))
+    CsvPrioritySource(csv_path).write_back([RowUpdate("a", ProjectStatus.COMPLETE)])
+    assert rows(csv_path) == [["a", "1", "Complete", "", "", "second save"]]
+
+
+def breaking_lease_on(path: Path) -> bool:
+    """Whether /proc/locks shows a lease on ``path`` being broken by an opener."""
+    inode = f":{os.stat(path).st_ino} "
+    return any("BREAKING" in line and inode in line for line in Path("/proc/locks").open())
+
+
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="Linux leases (/proc/locks)")
+def test_a_save_in_place_opened_in_the_instant_of_the_swap_waits_and_lands_in_the_list(
+    csv_path: Path, before_swaps: list[Callable[[], None]]
+) -> None:
+    saved = BEFORE.replace("old note", "saved in place").encode()
+    opened = threading.Event()
+
+    def save_in_place() -> None:
+        # Resolves the path to the file the write-back read; opening it for writing waits.
+        with csv_path.open("wb") as handle:
+            opened.set()
+            handle.write(saved)
+
+    writer = threading.Thread(target=save_in_place)
+
+    def start_writer() -> None:
+        writer.start()
+        wait_until(lambda: breaking_lease_on(csv_path), timeout=10, what="the writer to wait")
+        assert not opened.is_set()
+
+    before_swaps.append(start_writer)
+    result = CsvPrioritySource(csv_path).write_back([RowUpdate("a", ProjectStatus.COMPLETE)])
+    writer.join(10)
+    assert opened.is_set()
+    assert rows(csv_path) == [["a", "1", "Complete", "", "", "saved in place"]]
+    assert result.attempts == 2

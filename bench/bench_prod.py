@@ -40,6 +40,9 @@ from sidekick.production.target import target
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "tests" / "production" / "app"
 IMAGE = os.environ.get("SIDEKICK_BASE_IMAGE", "sidekick-base:bookworm")
+# The command a person runs: the installed script (``python -m`` loads runpy first).
+_SCRIPT = Path(sys.executable).with_name("sidekick")
+SIDEKICK = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "sidekick"]
 ROUNDS = 7
 LINES = 1_000_000
 TIMEOUT = 600
@@ -96,7 +99,7 @@ class Bench:
         return run([*argv, "-f", str(directory / "compose.yaml"), *args], cwd=directory)
 
     def sidekick(self, *args: str) -> subprocess.CompletedProcess[str]:
-        argv = [sys.executable, "-m", "sidekick", "prod", *args, "--config", str(self.config)]
+        argv = [*SIDEKICK, "prod", *args, "--config", str(self.config)]
         return run(argv, env=self.installed())
 
     def installed(self) -> dict[str, str]:

@@ -8,6 +8,7 @@ fast enough to run as a health check every few seconds.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -24,7 +25,20 @@ CONFIG_HELP = "config file (default: $SIDEKICK_CONFIG, ./config.yaml)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser(_command_named(sys.argv[1:] if argv is None else argv))
+    if argv is not None:
+        return _main(argv)
+    try:
+        return _main(sys.argv[1:])
+    finally:
+        # The process's own command line: the process ends when this returns. Its objects
+        # leave the collector's sight, so the collection at interpreter exit does not walk
+        # them all to free what the OS frees anyway: 35-100 ms of a ``prod status`` on the
+        # CI machine, 4 ms once frozen.
+        gc.freeze()
+
+
+def _main(argv: Sequence[str]) -> int:
+    parser = _parser(_command_named(argv))
     args = parser.parse_args(argv)
     if not hasattr(args, "handler"):
         parser.print_help()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 
+from sidekick.containers.records import FRAME_HEADER
 from sidekick.production.logs import LogLine, LogWriter
 
 T1, T2, T3 = (
@@ -48,3 +49,34 @@ def test_json_lines_hold_every_stream_on_stdout() -> None:
     assert err == b""
     assert records[1] == {"time": T2, "service": "worker", "stream": "stderr", "line": "oops"}
     assert [r["line"] for r in records] == ["up", "oops", "served"]
+
+
+def _frame(kind: int, text: bytes) -> bytes:
+    return FRAME_HEADER.pack(kind, len(text)) + text
+
+
+def test_one_containers_frames_come_out_whole_whatever_the_blocks_they_arrive_in() -> None:
+    # stdout, stderr, a line without its newline, an empty line, an unknown stream (stdout).
+    stream = b"".join(
+        [
+            _frame(1, b"up\n"),
+            _frame(2, b"oops\n"),
+            _frame(1, b"no newline"),
+            _frame(1, b"\n"),
+            _frame(9, b"other\n"),
+        ]
+    )
+    for block in range(1, len(stream) + 1):
+        out, err = io.BytesIO(), io.BytesIO()
+        writer = LogWriter(out, err, timestamps=False, as_json=False)
+        pieces = [stream[i : i + block] for i in range(0, len(stream), block)]
+        writer.write_frames("web", pieces)
+        assert out.getvalue() == b"web  | up\nweb  | no newline\nweb  | \nweb  | other\n", block
+        assert err.getvalue() == b"web  | oops\n", block
+
+
+def test_frames_cut_short_end_with_the_last_whole_line() -> None:
+    stream = _frame(1, b"first\n") + _frame(1, b"second\n")
+    out = io.BytesIO()
+    LogWriter(out, io.BytesIO(), timestamps=False, as_json=False).write_frames("web", [stream[:-3]])
+    assert out.getvalue() == b"web  | first\n"

@@ -105,7 +105,7 @@ class ScopedEngine:
 
     def log_records(
         self,
-        name: str,
+        listed: ContainerInfo,
         *,
         tail: int | None = None,
         since: float | None = None,
@@ -113,9 +113,11 @@ class ScopedEngine:
         follow: bool = False,
         timestamps: bool = True,
     ) -> LogRecords:
-        """A container's log as it streams from the engine, each frame with its timestamp
-        (unless ``timestamps`` is off: then iterate :meth:`LogRecords.blocks` yourself)."""
-        info = self._held(name)
+        """The log of a container :meth:`list` gave, as it streams from the engine, each frame
+        with its timestamp (unless ``timestamps`` is off: then iterate
+        :meth:`LogRecords.blocks` yourself). Its row carries what the scope is judged by,
+        so no inspect is needed first."""
+        info = self._in_scope(listed)
         params = _log_params(tail, since, until, follow)
         params["timestamps"] = int(timestamps)
         path = f"/containers/{quote(info.id, safe='')}/logs"
@@ -163,7 +165,11 @@ class ScopedEngine:
 
     def _held(self, name: str) -> ContainerInfo:
         path = f"/containers/{quote(name, safe='')}/json"
-        info = ContainerInfo.from_inspect(self.engine.get_json("inspect", self.project, path))
+        return self._in_scope(
+            ContainerInfo.from_inspect(self.engine.get_json("inspect", self.project, path))
+        )
+
+    def _in_scope(self, info: ContainerInfo) -> ContainerInfo:
         if not self.scope.holds(info):
             raise UnmanagedContainer(
                 self.project or info.name,

@@ -90,7 +90,7 @@ def copy_logs(
         return
     (row,) = rows
     records = scoped.log_records(
-        row.name,
+        row,
         tail=query.tail,
         since=query.since,
         until=query.until,
@@ -112,7 +112,7 @@ def stream_logs(
         (
             prefixes[r.name],
             scoped.log_records(
-                r.name, tail=query.tail, since=query.since, until=query.until, follow=query.follow
+                r, tail=query.tail, since=query.since, until=query.until, follow=query.follow
             ),
         )
         for r in rows

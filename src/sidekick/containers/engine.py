@@ -3,7 +3,10 @@
 Every call goes through :meth:`ContainerEngine.call`, which turns whatever
 the SDK raised into a :class:`ContainerError` with a code a caller can act
 on, and drops the connection when the engine is gone so the next call
-reconnects by itself. Containers it creates carry sidekick's labels and the
+reconnects by itself; a read may instead go through :meth:`ContainerEngine.get_json`
+or :meth:`ContainerEngine.get_stream`, which on a Unix socket skip docker-py
+(:mod:`sidekick.containers.wire` says why) and sort their errors the same way.
+Containers it creates carry sidekick's labels and the
 deterministic name ``sidekick-<slug>``; it never stops, restarts, renames or
 removes a container without that label unless a person named it in
 ``containers.managed_names``.

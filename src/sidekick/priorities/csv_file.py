@@ -13,7 +13,9 @@ target's directory. A save in place is never read half done nor cut in two:
 while a program holds the file open for writing, reading and replacing wait;
 and the replaced file is kept open afterwards, so a save that still lands in it
 (a writer that /proc cannot show) is noticed and put back with the daemon's
-cells on top.
+cells on top. A whole-file save made from a read older than a write-back
+(``sed -i``, a script) keeps its edits and gets the daemon's cells again (see
+``written_cells``).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from sidekick.priorities.csv_format import (
 from sidekick.priorities.csv_table import BOM, CellEdit, Record, replace_cells, tokenize
 from sidekick.priorities.watch import editor_lock_files
 from sidekick.priorities.writers import identity_of, is_being_written, lease_broken, read_lease
+from sidekick.priorities.written_cells import WrittenCells
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +136,7 @@ class CsvPrioritySource:
         self._last: Snapshot | None = None
         self._table: _Table | None = None
         self._displaced: _Displaced | None = None
+        self._written = WrittenCells(clock=clock)
         self._next_sweep = 0.0
 
     @property
@@ -154,6 +158,8 @@ class CsvPrioritySource:
         # Parsing is a pure function of the bytes: the same bytes, the same list.
         if last is not None and last.version == content_version(raw):
             return last
+        if self._written:
+            raw = self._restore_reverted(raw)
         return self._snapshot(self._parse(raw))
 
     def _read(self) -> _Table:
@@ -301,6 +307,35 @@ class CsvPrioritySource:
         if self._try_write(table, displaced.updates, 1, expected=current) is None:
             logger.warning("%s changed while a displaced save was put back", self.name)
 
+    def _restore_reverted(self, raw: bytes) -> bytes:
+        """Write the daemon's cells again where a save from an older read put the old ones back."""
+        table = self._parse(raw)
+        updates = self._reverted(table, ())
+        if not updates or self._try_write(table, updates, 1) is None:
+            # Nothing to restore, or the file moved again and the next load looks again.
+            return raw
+        return self._read_bytes()
+
+    def _reverted(self, table: _Table, updates: Sequence[RowUpdate]) -> list[RowUpdate]:
+        """Earlier writes whose cells read as before them again (rows not in ``updates``)."""
+        if not self._written:
+            return []
+        rows = _rows_by_name(table)
+        names = {u.project for u in updates}
+
+        def cells_of(project: str) -> dict[str, str] | None:
+            return _cells_by_column(table, rows.get(project.strip()))
+
+        found = [u for u in self._written.reverted(cells_of) if u.project not in names]
+        if found:
+            logger.warning(
+                "%s: a save made from the list as it read before a write-back put back the "
+                "daemon's old cells of %s; writing them again",
+                self.name,
+                ", ".join(u.project for u in found),
+            )
+        return found
+
     # --- writing -----------------------------------------------------------
 
     def write_back(self, updates: Sequence[RowUpdate]) -> WriteResult:
@@ -315,7 +350,7 @@ class CsvPrioritySource:
             except SourceUnreadable as exc:
                 # Half a save, or a file the person is fixing: the updates wait in the outbox.
                 raise SourceUnsettled(self.name, f"{exc.problem}; write-back postponed") from None
-            result = self._try_write(table, updates, attempt)
+            result = self._try_write(table, [*updates, *self._reverted(table, updates)], attempt)
             if result is not None:
                 return result
             logger.info("%s changed during write-back; retrying (attempt %d)", self.name, attempt)
@@ -343,7 +378,18 @@ class CsvPrioritySource:
         if not self._replace_if_unchanged(expected, new_raw, snapshot.version, updates):
             return None
         logger.info("%s: wrote %d row(s)", self.name, len(plan.written))
+        self._remember(table, plan)
         return result
+
+    def _remember(self, table: _Table, plan: _EditPlan) -> None:
+        """Keep each written row's daemon cells as they read before and after the write."""
+        rows = _rows_by_name(table)
+        for name in plan.written:
+            record = rows[name.strip()]
+            edits = [e for e in plan.edits if e.record is record]
+            before = {_column_name(table.header, e.index): _cell(record, e.index) for e in edits}
+            after = {_column_name(table.header, e.index): e.value.strip() for e in edits}
+            self._written.remember(plan.updates[name], before, after)
 
     def _snapshot_after(self, table: _Table, plan: _EditPlan, raw: bytes, text: str) -> Snapshot:
         """The list as written; from the last load when the write started from those bytes."""
@@ -516,6 +562,17 @@ def _cell_edits(table: _Table, record: Record, update: RowUpdate) -> list[CellEd
         if current is None or current.strip() != one_line:
             edits.append(CellEdit(record, index, one_line))
     return edits
+
+
+def _cell(record: Record, index: int) -> str:
+    return record.values[index].strip() if index < len(record.values) else ""
+
+
+def _cells_by_column(table: _Table, record: Record | None) -> dict[str, str] | None:
+    """A row's cells by column name, as they read (None: no such row)."""
+    if record is None:
+        return None
+    return {column: _cell(record, index) for column, index in table.header.index.items()}
 
 
 def _name(table: _Table, record: Record) -> str:

@@ -1,11 +1,12 @@
 """Production operations against the local Docker engine, each figure a ratio measured here.
 
 1. ``sidekick prod status`` against ``docker compose ps`` on a 10-container
-   project (median of several rounds; target <= 1.5x).
+   project (median of several rounds, the two in turn; target <= 1.5x).
 2. ``sidekick prod logs --tail 10000`` of a million-line log against
    ``docker logs --tail 10000`` (target <= 1.5x).
 3. A deploy of a one-file change (``sidekick prod deploy --yes``) against
-   ``docker compose up -d --build --wait`` of the same change alone (target <= 1.3x).
+   ``docker compose up -d --build --wait`` of the same change alone (median of three
+   of each, in turn; target <= 1.3x).
 4. From a failed health check to the previous release healthy again, on the
    fixture app of tests/production (target < 15 s).
 
@@ -44,6 +45,7 @@ IMAGE = os.environ.get("SIDEKICK_BASE_IMAGE", "sidekick-base:bookworm")
 _SCRIPT = Path(sys.executable).with_name("sidekick")
 SIDEKICK = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "sidekick"]
 ROUNDS = 7
+DEPLOYS = 3
 LINES = 1_000_000
 TIMEOUT = 600
 NOISY = (
@@ -227,6 +229,20 @@ def rollback_seconds(bench: Bench, workspace: Path, production: Path) -> float:
     return TimedUndo.undo_seconds
 
 
+def one_file_deploys(bench: Bench, workspace: Path, plain: Path) -> tuple[float, float]:
+    """Median times of a deploy of a one-file change and of Compose's own ``up`` of the same
+    change, taken in turn: one of each varies by a second with the machine's load."""
+    times = []
+    for version in range(2, 2 + DEPLOYS):
+        (workspace / "VERSION").write_text(f"{version}\n")
+        deploy = timed(lambda: bench.sidekick("deploy", "App", "--yes"))
+        (plain / "VERSION").write_text(f"{version}\n")
+        times.append(
+            (deploy, timed(lambda: bench.compose("plain", "up", "-d", "--build", "--wait")))
+        )
+    return statistics.median(t[0] for t in times), statistics.median(t[1] for t in times)
+
+
 def main() -> None:
     prefix = f"skbench{uuid.uuid4().hex[:6]}"
     os.environ.update({"BASE_IMAGE": IMAGE, "TEST_SESSION": prefix, "TEST_APP": prefix})
@@ -254,10 +270,7 @@ def main() -> None:
             lambda: bench.sidekick("logs", "Noise", "--tail", "10000"),
             lambda: run(["docker", "logs", "--tail", "10000", f"{prefix}-noisy-noisy-1"]),
         )
-        (app_ws / "VERSION").write_text("2\n")
-        deploy = timed(lambda: bench.sidekick("deploy", "App", "--yes"))
-        (plain_prod / "VERSION").write_text("2\n")
-        up = timed(lambda: bench.compose("plain", "up", "-d", "--build", "--wait"))
+        deploy, up = one_file_deploys(bench, app_ws, plain_prod)
         undo = rollback_seconds(bench, app_ws, app_prod)
     finally:
         bench.take_down()

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from sidekick.models import ProjectStatus, RowUpdate
-from sidekick.priorities import csv_file
+from sidekick.priorities import csv_file, writers
 from sidekick.priorities.csv_file import CsvPrioritySource
 from tests.polling import wait_until
 
@@ -110,3 +110,29 @@ def test_a_save_in_place_opened_in_the_instant_of_the_swap_waits_and_lands_in_th
     assert opened.is_set()
     assert rows(csv_path) == [["a", "1", "Complete", "", "", "saved in place"]]
     assert result.attempts == 2
+
+
+def test_a_read_cut_by_a_save_in_place_is_not_served_when_a_save_by_rename_follows_at_once(
+    csv_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows_of_person = "".join(f"p{i},{i},Pending,,,note {i}\n" for i in range(40))
+    whole = (HEADER + rows_of_person).encode()
+    writer = csv_path.open("wb")
+    writer.write(whole[: len(whole) // 2])
+    writer.flush()
+    is_being_written = writers.is_being_written
+
+    def the_save_ends_and_another_follows(fd: int, path: Path) -> bool:
+        # Between the read of the cut file and the look for writers: the writer ends
+        # its save, and a save by rename puts a whole file at the path.
+        if not writer.closed:
+            writer.write(whole[len(whole) // 2 :])
+            writer.close()
+            save_by_rename(csv_path, "renamed")
+        return is_being_written(fd, path)
+
+    monkeypatch.setattr(csv_file, "is_being_written", the_save_ends_and_another_follows)
+    snapshot = CsvPrioritySource(csv_path).load()
+    assert writer.closed
+    assert len(snapshot.projects) == 40
+    assert not snapshot.findings

@@ -174,26 +174,30 @@ class CsvPrioritySource:
         """The file's bytes once no program is in the middle of writing it."""
         deadline = self._clock() + self.lock_wait
         while True:
-            raw, signature, writing = self._read_once(check_writers=True)
-            if not writing and not _written_since(self.path, signature):
+            raw, writing = self._read_once(check_writers=True)
+            if not writing:
                 return raw
             if self._clock() >= deadline:
                 problem = "a program is still saving it; will read it when the save is done"
                 raise SourceUnsettled(self.name, problem)
-            if writing:
-                self._sleep(_WRITER_POLL)
+            self._sleep(_WRITER_POLL)
 
-    def _read_once(
-        self, *, check_writers: bool = False
-    ) -> tuple[bytes, tuple[int, int, int], bool]:
-        """The bytes, the file's signature, and whether a program had it open for writing."""
+    def _read_once(self, *, check_writers: bool = False) -> tuple[bytes, bool]:
+        """The bytes, and whether a program had the file open for writing or wrote it meanwhile.
+
+        The file read is compared with itself after the check, not with what the
+        path shows then: by that time a save by rename may have put a whole file
+        there, and the one read may still be cut.
+        """
         try:
             with self.path.open("rb") as handle:
                 signature = _signature_of(os.fstat(handle.fileno()))
                 raw = handle.read()
-                target = self._target()
-                writing = check_writers and is_being_written(handle.fileno(), target)
-                return raw, signature, writing
+                if not check_writers:
+                    return raw, False
+                writing = is_being_written(handle.fileno(), self._target())
+                changed = _signature_of(os.fstat(handle.fileno())) != signature
+                return raw, writing or changed
         except FileNotFoundError:
             raise SourceUnreadable(self.name, "file does not exist") from None
         except OSError as exc:
@@ -463,15 +467,6 @@ class CsvPrioritySource:
 
 def _signature_of(status: os.stat_result) -> tuple[int, int, int]:
     return status.st_ino, status.st_size, status.st_mtime_ns
-
-
-def _written_since(path: Path, signature: tuple[int, int, int]) -> bool:
-    """Whether the file that was read changed in place since (a save by rename is whole)."""
-    try:
-        now = _signature_of(os.stat(path))
-    except FileNotFoundError:
-        return False
-    return now[0] == signature[0] and now != signature
 
 
 def _header_hint(problem: str, fmt: CsvFormat) -> str:

@@ -109,6 +109,40 @@ def web(api: APIClient) -> str:
     return name
 
 
+@pytest.fixture(scope="session")
+def web_on_network(api: APIClient) -> Iterator[str]:
+    """A web server on a user-defined network, where the engine's embedded DNS (127.0.0.11)
+    listens on a random TCP port inside the container too."""
+    network = f"insight-{SESSION}-net-{next(_counter)}"
+    api.create_network(network, driver="bridge", labels={TEST_LABEL: SESSION})
+    name = _name("netweb")
+    try:
+        created = api.create_container(
+            BASE_IMAGE,
+            command=["python3", "-m", "http.server", "8000"],
+            name=name,
+            labels={TEST_LABEL: SESSION},
+            host_config=api.create_host_config(network_mode=network),
+        )
+        api.start(created["Id"])
+        wait_until(lambda: _listens(api, name, 8000), what="web server on the network listening")
+        yield name
+    finally:
+        remove(api, name)
+        with contextlib.suppress(docker.errors.NotFound):
+            api.remove_network(network)
+
+
+def _listens(api: APIClient, name: str, port: int) -> bool:
+    """Whether the container's network namespace has the port in LISTEN (from the host)."""
+    pid = state(api, name).get("Pid") or 0
+    try:
+        table = Path(f"/proc/{pid}/net/tcp").read_text()
+    except OSError:
+        return False
+    return f":{port:04X} 00000000:0000 0A" in table
+
+
 def _answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:

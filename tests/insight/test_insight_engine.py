@@ -57,6 +57,19 @@ def test_a_web_server_is_recognised_with_its_published_and_listening_port(
     assert report.load is not None and report.load.pids == 1 and report.load.memory_used > 0
 
 
+def test_listening_ports_leave_out_the_embedded_dns_on_a_user_defined_network(
+    api: APIClient, engine: ContainerEngine, web_on_network: str
+) -> None:
+    pid = api.inspect_container(web_on_network)["State"]["Pid"]
+    table = Path(f"/proc/{pid}/net/tcp").read_text()
+    # The premise: the engine's resolver listens inside the container's namespace.
+    assert " 0B00007F:" in table, "no embedded DNS listener on 127.0.0.11 to leave out"
+    report = one(engine, web_on_network)
+    assert report.ports is not None
+    assert report.ports.listening == (8000,)
+    assert [s.name for s in report.services] == ["Python http.server"]
+
+
 def test_an_oom_killed_process_is_named_with_the_flag_the_event_and_the_limit(
     engine: ContainerEngine, oom_killed: str
 ) -> None:

@@ -22,6 +22,12 @@ logger = logging.getLogger(__name__)
 
 LISTEN_STATE = "0A"
 PROC_ROOT = Path("/proc")
+# Docker's embedded DNS server (127.0.0.11, on a user-defined network) listens on a
+# random TCP port inside every container there; it is the engine's, not the app's.
+# /proc writes an IPv4 address as one little-endian hex word, and as the tail of an
+# IPv4-mapped address in tcp6.
+EMBEDDED_DNS = "0B00007F"
+EMBEDDED_DNS_MAPPED = "0000000000000000FFFF0000" + EMBEDDED_DNS
 
 
 class ServiceKind(enum.Enum):
@@ -216,4 +222,6 @@ def _listen_ports(table: str) -> Iterable[int]:
     for line in table.splitlines()[1:]:
         fields = line.split()
         if len(fields) > 3 and fields[3] == LISTEN_STATE:
-            yield int(fields[1].rsplit(":", 1)[1], 16)
+            address, port = fields[1].rsplit(":", 1)
+            if address.upper() not in {EMBEDDED_DNS, EMBEDDED_DNS_MAPPED}:
+                yield int(port, 16)

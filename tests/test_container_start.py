@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from sidekick.config import AgentProfile, Config
+from sidekick.config import AgentProfile, Config, load_config
 from sidekick.container_start import (
     Identity,
     RootRefused,
@@ -24,6 +24,7 @@ from sidekick.container_start import (
     identity_to_take,
     rebuild_hint,
     refused_as_root,
+    start_list_from_example,
 )
 from tests.needs import missing
 
@@ -192,3 +193,40 @@ def test_becoming_the_owner_gives_it_the_daemons_directories_and_drops_root(
     assert json.loads(child.stdout) == [uid, gid, [gid], str(projects)]
     assert {(p.stat().st_uid, p.stat().st_gid) for p in (own, own / "old.log")} == {(uid, gid)}
     assert (own / "written").stat().st_uid == uid
+
+
+def test_the_first_start_makes_the_list_from_the_example_and_never_over_a_list(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "priorities.example.csv").write_text("Project,Priority,Status\ndemo,1,Pending\n")
+    assert start_list_from_example(None, data) == data / "priorities.csv"
+    assert (data / "priorities.csv").read_text() == "Project,Priority,Status\ndemo,1,Pending\n"
+    (data / "priorities.csv").write_text("Project,Priority,Status\nmine,1,Blocked\n")
+    assert start_list_from_example(None, data) is None
+    assert (data / "priorities.csv").read_text() == "Project,Priority,Status\nmine,1,Blocked\n"
+
+
+def test_the_list_the_config_names_is_made_from_the_example_beside_it(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (data / "lists").mkdir(parents=True)
+    (data / "lists" / "work.example.csv").write_text("Project,Priority,Status\n")
+    config_file = data / "config.yaml"
+    config_file.write_text("priority_source:\n  csv:\n    path: lists/work.csv\n")
+    config = load_config(config_file, environ={})
+    assert start_list_from_example(config, data) == data / "lists" / "work.csv"
+    assert start_list_from_example(None, tmp_path / "empty") is None
+
+
+def test_a_sheet_as_the_source_makes_no_list(tmp_path: Path) -> None:
+    (tmp_path / "priorities.example.csv").write_text("Project,Priority,Status\n")
+    config_file = tmp_path / "config.yaml"
+    (tmp_path / "key.json").write_text("{}")
+    config_file.write_text(
+        "priority_source:\n  type: sheets\n  sheets:\n    spreadsheet_id: x\n"
+        "    credentials_file: key.json\n"
+    )
+    config = load_config(config_file, environ={})
+    assert start_list_from_example(config, tmp_path) is None
+    assert not (tmp_path / "priorities.csv").exists()

@@ -8,6 +8,11 @@ the daemon's own directories theirs, and drops to that user and group before
 running ``sidekick``. Files written back stay the person's, and no setting or
 rebuild is needed when the owner changes.
 
+The checkout ships the example list as ``priorities.example.csv``, never the
+list itself: at the first start the list is made from it (as the data
+directory's owner), so the daemon's write-backs and the demo agent's files
+leave the person's git checkout clean.
+
 A data directory owned by root keeps the daemon (and its tmux agents) root.
 Claude Code refuses ``--dangerously-skip-permissions`` and the
 ``bypassPermissions`` mode as root, so an agent profile asking for either stops
@@ -183,6 +188,29 @@ def _config_or_none(path: Path) -> Config | None:
         return None
 
 
+def start_list_from_example(config: Config | None, data_dir: Path) -> Path | None:
+    """Make the CSV list from the example beside it when there is no list yet.
+
+    The list is the config's ``priority_source.csv.path`` (``data_dir/priorities.csv``
+    without a config); the example is the same name with ``.example`` before the
+    suffix. Returns the list made, or None (a list exists, no example, a sheet).
+    """
+    if config is not None and config.priority_source.type == "sheets":
+        return None
+    path = config.priority_source.csv.path if config is not None else Path("priorities.csv")
+    path = data_dir / path
+    example = path.with_name(f"{path.stem}.example{path.suffix}")
+    if not example.is_file():
+        return None
+    try:
+        with path.open("xb") as handle:
+            handle.write(example.read_bytes())
+    except FileExistsError:
+        return None
+    logger.info("made %s from %s, the example list", path, example.name)
+    return path
+
+
 def warn_unwritable_projects(config: Config | None) -> None:
     root = unwritable_projects(config)
     if root is not None:
@@ -210,6 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if identity is not None and not identity.is_root:
         become(identity)
         os.environ["HOME"] = HOME
+    start_list_from_example(config, config_file.parent)
     warn_unwritable_projects(config)
     program = shutil.which("sidekick") or "sidekick"
     os.execv(program, [program, *arguments])

@@ -29,7 +29,7 @@ pytestmark = [
     # The test image holds tests/ alone: the build context leaves data/ out, as it may
     # hold a person's list. The checkout always has both, so CI runs these.
     pytest.mark.skipif(
-        not (DATA / "priorities.csv").is_file() or not COMPOSE_FILE.is_file(),
+        not (DATA / "priorities.example.csv").is_file() or not COMPOSE_FILE.is_file(),
         reason="the example list and docker-compose.yml are not here (the test image)",
     ),
 ]
@@ -54,7 +54,7 @@ def compose_mock() -> Iterator[MockServer]:
 
 
 def pending_rows() -> list[dict[str, str]]:
-    with (DATA / "priorities.csv").open(encoding="utf-8", newline="") as handle:
+    with (DATA / "priorities.example.csv").open(encoding="utf-8", newline="") as handle:
         return [row for row in csv.DictReader(handle) if row["Status"] == "Pending"]
 
 

@@ -142,7 +142,9 @@ def test_the_example_list_writes_notes_with_a_real_agent_on_a_root_owned_checkou
     orchestrator_project: Compose, tmp_path: Path, docker_client: docker.DockerClient
 ) -> None:
     data = tmp_path / "checkout-data"
+    # What git holds of data/: the list and what agents wrote are not in it.
     shutil.copytree(REPO / "data", data)
+    (data / "priorities.csv").unlink(missing_ok=True)
     (data / "projects" / "demo" / "NOTES.md").unlink(missing_ok=True)
     give(data, 0, 0)
     orchestrator_project.extra_env.update(
@@ -154,3 +156,5 @@ def test_the_example_list_writes_notes_with_a_real_agent_on_a_root_owned_checkou
     wait_until(lambda: status_of(data, "demo") == "Complete", 240, "the demo row Complete")
     notes = (data / "projects" / "demo" / "NOTES.md").read_text(encoding="utf-8")
     assert len(notes.splitlines()) == 1 and "demo" in notes
+    # The list made from the example at the first start is the person's (root's here).
+    assert (data / "priorities.csv").stat().st_uid == 0

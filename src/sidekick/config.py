@@ -17,6 +17,7 @@ Paths that would exceed a limit of the operating system are refused here.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import types
@@ -207,6 +208,11 @@ class Config:
 # --- loading ----------------------------------------------------------------
 
 
+def builtin_agents() -> dict[str, AgentProfile]:
+    """The profiles every config has, whatever its agents: section says."""
+    return {"default": AgentProfile()}
+
+
 def _under_root(root: Path, name: str) -> Path:
     """A project's directory under projects_root: its readable name as a person would
     make it (``Website Redesign`` → ``website-redesign``), or one named after its key,
@@ -236,6 +242,9 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
     loader = _Loader(where, base, origins, lines)
     blocks = split_projects(raw, loader.error)
     values = loader.fields(Config, raw, "")
+    # A person's agents: section adds to the built-in profiles (one of the same name replaces
+    # it): a list whose Model is "default" keeps working once they add a profile of their own.
+    values["agents"] = {**builtin_agents(), **values.get("agents", {})}
     values["production"] = _production(blocks, loader)
     config = Config(file=file.resolve() if file else None, **values)
     _check(config, loader)
@@ -407,10 +416,12 @@ def _check(config: Config, loader: _Loader) -> None:
     for key, value in chosen.items():
         if value not in _CHOICES[key]:
             raise loader.error(key, f"must be one of {', '.join(_CHOICES[key])}, got {value!r}")
-    if config.capacity.max_agents < 0 or config.capacity.gpu_slots < 0:
-        raise loader.error("capacity", "max_agents and gpu_slots cannot be negative")
     if config.default_agent not in config.agents:
-        raise loader.error("default_agent", f"no agent profile named {config.default_agent!r}")
+        known = ", ".join(sorted(config.agents))
+        raise loader.error(
+            "default_agent",
+            f"no agent profile named {config.default_agent!r} (profiles: {known})",
+        )
     for name, profile in config.agents.items():
         if profile.runner not in ("tmux", "container", "swarm"):
             raise loader.error(f"agents.{name}.runner", "must be tmux, container or swarm")
@@ -422,6 +433,7 @@ def _check(config: Config, loader: _Loader) -> None:
             choices = ", ".join(_RESTART_POLICIES)
             raise loader.error(f"agents.{name}.restart_policy", f"must be one of {choices}")
     _check_files(config, loader)
+    _check_numbers(config, loader)
     _check_os_limits(config, loader)
     check_insight(config.insight, loader.error)
 
@@ -467,8 +479,54 @@ def _check_files(config: Config, loader: _Loader) -> None:
         raise loader.error("api.key_file", f"file does not exist: {key_file}")
 
 
+# Numbers with bounds of their own; every other one only cannot be negative.
+_RANGES: dict[str, tuple[float, float]] = {
+    # A TCP port; the web server dies with an OverflowError past 65535.
+    "port": (1, 65535),
+    # Docker reads -1 as "no limit".
+    "pids_limit": (-1, math.inf),
+}
+# Zero here would spin a loop, time out at once, or never let a request through.
+_ABOVE_ZERO = frozenset(
+    {
+        "poll_interval",
+        "requests_per_minute",
+        "reconcile_interval",
+        "heartbeat_max_age",
+        "timeout",
+        "wait_timeout",
+        "session_seconds",
+    }
+)
+
+
+def _check_numbers(config: Config, loader: _Loader) -> None:
+    for key, number in _numbers(config):
+        problem = _number_problem(key.rsplit(".", 1)[-1], number)
+        if problem is not None:
+            raise loader.error(key, f"{problem}, got {number!r}")
+
+
+def _number_problem(name: str, number: float) -> str | None:
+    if not math.isfinite(number):
+        return "must be a finite number"
+    low, high = _RANGES.get(name, (0, math.inf))
+    if not low <= number <= high:
+        return f"must be from {low} to {high}" if high < math.inf else f"must be {low} or more"
+    if name in _ABOVE_ZERO and number == 0:
+        return "must be more than 0"
+    return None
+
+
+def _numbers(config: Config) -> Iterator[tuple[str, float]]:
+    """Every configured number, with its dotted key (switches are not numbers)."""
+    for key, value in _leaves(config, ""):
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            yield key, value
+
+
 def _check_os_limits(config: Config, loader: _Loader) -> None:
-    for key, path in _paths(config, ""):
+    for key, path in _paths(config):
         problem = path_problem(path)
         if problem is not None:
             raise loader.error(key, problem)
@@ -478,20 +536,27 @@ def _check_os_limits(config: Config, loader: _Loader) -> None:
         raise loader.error(socket_key, f"{problem}: choose a shorter {socket_key}")
 
 
-def _paths(value: Any, key: str) -> Iterator[tuple[str, Path]]:
+def _paths(config: Config) -> Iterator[tuple[str, Path]]:
     """Every configured path, with its dotted key."""
-    if isinstance(value, Path):
-        yield key, value
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+    for key, value in _leaves(config, ""):
+        if isinstance(value, Path):
+            yield key, value
+
+
+def _leaves(value: Any, key: str) -> Iterator[tuple[str, Any]]:
+    """Every configured value inside sections, mappings and lists, with its dotted key."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
         for item in dataclasses.fields(value):
             if item.name != "file":
-                yield from _paths(getattr(value, item.name), _join(key, item.name))
+                yield from _leaves(getattr(value, item.name), _join(key, item.name))
     elif isinstance(value, dict):
         for name, inner in value.items():
-            yield from _paths(inner, _join(key, str(name)))
+            yield from _leaves(inner, _join(key, str(name)))
     elif isinstance(value, tuple):
         for index, inner in enumerate(value):
-            yield from _paths(inner, f"{key}[{index}]")
+            yield from _leaves(inner, f"{key}[{index}]")
+    else:
+        yield key, value
 
 
 def source_kind(config: Config) -> str:

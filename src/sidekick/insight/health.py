@@ -11,6 +11,9 @@ from sidekick.containers.observe import EngineEvent
 from sidekick.containers.records import parse_time
 
 PROBE_OUTPUT_LIMIT = 300
+# The engine keeps only its latest events in memory (moby's events.eventsLimit), for all
+# containers together: a busy engine drops a looping container's older deaths.
+ENGINE_EVENTS_KEPT = 256
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,11 @@ class Health:
     error: str = ""
     restart_policy: str = ""
     events: tuple[EngineEvent, ...] = field(default=())
+    created_at: datetime | None = None
+
+    @property
+    def deaths(self) -> tuple[EngineEvent, ...]:
+        return tuple(e for e in self.events if e.action == "die")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +91,26 @@ def read_health(raw: Mapping[str, Any], events: Sequence[EngineEvent]) -> Health
         error=str(state.get("Error") or ""),
         restart_policy=str(policy or ""),
         events=tuple(events),
+        created_at=parse_time(raw.get("Created")),
+    )
+
+
+def events_gap(health: Health, events_since: datetime | None) -> str:
+    """Why the engine's events show fewer deaths than RestartCount (each restart follows
+    one death), or "" when they agree; ``events_since`` is None when none could be read."""
+    seen, count = len(health.deaths), health.restart_count
+    if seen >= count:
+        return ""
+    shown = f"the engine's events show {seen} of its {count} deaths"
+    kept = f"the engine keeps only its latest {ENGINE_EVENTS_KEPT} events, of every container"
+    if events_since is None:
+        return f"the engine's events could not be read: {count} restarts counted from inspect"
+    created = health.created_at
+    if created is not None and created >= events_since:
+        return f"{shown}: {kept}, so the older {count - seen} were dropped; counted from inspect"
+    return (
+        f"{shown}: the others are older than the events read (since {events_since:%H:%M:%S})"
+        f" or were dropped ({kept}); counted from inspect"
     )
 
 

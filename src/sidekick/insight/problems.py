@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sidekick.insight.health import Health
+from sidekick.insight.health import Health, events_gap
 from sidekick.insight.load import Load
 from sidekick.insight.settings import InsightConfig
 
@@ -56,6 +56,8 @@ class Facts:
     last_release: datetime | None = None
     release_name: str = ""
     log_tail: tuple[str, ...] = ()
+    # Where the engine's events were read from: deaths before it cannot be among them.
+    events_since: datetime | None = None
 
 
 def find_problems(facts: Facts, now: datetime, limits: Thresholds | None = None) -> list[Problem]:
@@ -74,24 +76,42 @@ def find_problems(facts: Facts, now: datetime, limits: Thresholds | None = None)
 def _restart_loop(facts: Facts, now: datetime, limits: Thresholds) -> Iterator[Problem]:
     health = facts.health
     since = now - limits.restart_window
-    deaths = [e for e in health.events if e.action == "die" and e.time >= since]
-    looping = len(deaths) >= limits.restarts or (
+    deaths = [e for e in health.deaths if e.time >= since]
+    count = _restarts_in_window(health, len(deaths), since)
+    looping = count >= limits.restarts or (
         health.state == "restarting" and health.restart_count >= limits.restarts
     )
     if not looping:
         return
-    minutes = limits.restart_window.total_seconds() / 60
+    minutes = f"{limits.restart_window.total_seconds() / 60:g} min"
     evidence = [f"restart count {health.restart_count} (policy {health.restart_policy or 'no'})"]
+    if count > len(deaths) and health.created_at is not None:
+        age = (now - health.created_at).total_seconds()
+        evidence.append(
+            f"created at {health.created_at:%H:%M:%S} ({age:.0f} s ago):"
+            f" all {count} restarts are within the last {minutes}"
+        )
+    evidence += [gap for gap in (events_gap(health, facts.events_since),) if gap]
     evidence += [
         f"died at {e.time:%H:%M:%S} with exit code {e.exit_code}"
         for e in deaths[-limits.restarts :]
     ]
     evidence += _log_evidence(facts)
+    seen = f", {len(deaths)} of them in the engine's events" if count > len(deaths) else ""
     yield Problem(
         ProblemKind.RESTART_LOOP,
-        f"{len(deaths)} restarts in the last {minutes:g} min (state {health.state})",
+        f"{count} restarts in the last {minutes}{seen} (state {health.state})",
         tuple(evidence),
     )
+
+
+def _restarts_in_window(health: Health, seen: int, since: datetime) -> int:
+    """Deaths in the window: the events', or RestartCount when the container is younger
+    than the window (every restart it counts is then inside) and the events lost some."""
+    created = health.created_at
+    if created is not None and created >= since:
+        return max(seen, health.restart_count)
+    return seen
 
 
 def _oom_killed(facts: Facts) -> Iterator[Problem]:

@@ -13,9 +13,16 @@ from sidekick.containers import observe
 from sidekick.containers.engine import ContainerEngine
 from sidekick.containers.errors import ContainerError
 from sidekick.containers.observe import EngineEvent
-from sidekick.insight.health import Health, read_health
+from sidekick.insight.health import Health, events_gap, read_health
 from sidekick.insight.load import Load, read_load
-from sidekick.insight.problems import Facts, Problem, Thresholds, find_problems, worst_first
+from sidekick.insight.problems import (
+    Facts,
+    Problem,
+    ProblemKind,
+    Thresholds,
+    find_problems,
+    worst_first,
+)
 from sidekick.insight.processes import (
     PROC_ROOT,
     Ports,
@@ -33,10 +40,6 @@ T = TypeVar("T")
 WORKERS = 32
 LOG_TAIL = 20
 EVENTS_WINDOW = timedelta(hours=1)
-EVENTS_GONE = (
-    "the engine's event log (only its most recent events) no longer holds this container's "
-    "deaths: the restart count comes from inspect"
-)
 
 
 @dataclass(frozen=True)
@@ -103,8 +106,8 @@ class InsightCollector:
             raws = {n: r for n, r in inspected.items() if not isinstance(r, ContainerError)}
             running = [n for n, r in raws.items() if _running(r)]
             insides = _parallel(lambda n: _look_inside(self.engine, n), running)
-            window = max(EVENTS_WINDOW, self.thresholds.restart_window)
-            events = _events_by_name(self.engine, list(raws), now - window, now)
+            since = now - max(EVENTS_WINDOW, self.thresholds.restart_window)
+            events = _events_by_name(self.engine, list(raws), since, now)
             stats = pending.result()
         reports = []
         for name in names:
@@ -113,7 +116,10 @@ class InsightCollector:
                 reports.append(ContainerInsight(name, notes=(str(raw),)))
                 continue
             sample = stats.get(name) if name in insides else None
-            parts = _Parts(raw, insides.get(name), sample, events.get(_name(raw), []))
+            mine = (events or {}).get(_name(raw), [])
+            parts = _Parts(
+                raw, insides.get(name), sample, mine, since if events is not None else None
+            )
             reports.append(self._one(parts, now))
         return reports
 
@@ -127,8 +133,6 @@ class InsightCollector:
         ports = read_ports(raw, inside.listening, inside.note)
         if inside.note and processes:
             notes.append(inside.note)
-        if health.restart_count and not any(e.action == "die" for e in health.events):
-            notes.append(EVENTS_GONE)
         load = self._load(name, parts.stats, health, notes)
         tail = self._tail(name, health)
         release = self.releases.get(_project(raw)) or self.releases.get(name)
@@ -141,7 +145,12 @@ class InsightCollector:
             last_release=release.time if release else None,
             release_name=release.name if release else "",
             log_tail=tail,
+            events_since=parts.events_since,
         )
+        problems = worst_first(find_problems(facts, now, self.thresholds))
+        gap = events_gap(health, parts.events_since)
+        if gap and not any(p.kind is ProblemKind.RESTART_LOOP for p in problems):
+            notes.append(gap)  # a restart loop carries it in its evidence
         return ContainerInsight(
             name=name,
             id=str(raw.get("Id", "")),
@@ -152,7 +161,7 @@ class InsightCollector:
             services=recognise_services(processes, ports),
             ports=ports,
             load=load,
-            problems=tuple(worst_first(find_problems(facts, now, self.thresholds))),
+            problems=tuple(problems),
             log_tail=tail,
             notes=tuple(notes),
         )
@@ -199,6 +208,7 @@ class _Parts:
     inside: _Inside | ContainerError | None
     stats: dict[str, Any] | ContainerError | None
     events: list[EngineEvent]
+    events_since: datetime | None
 
 
 def _look_inside(engine: ContainerEngine, name: str) -> _Inside:
@@ -232,12 +242,12 @@ def _parallel(fn: Callable[[str], T], names: Sequence[str]) -> dict[str, T | Con
 
 def _events_by_name(
     engine: ContainerEngine, names: list[str], since: datetime, until: datetime
-) -> dict[str, list[EngineEvent]]:
+) -> dict[str, list[EngineEvent]] | None:
     try:
         events = observe.recent_events(engine, names, since, until)
     except ContainerError as exc:
         logger.warning("engine events unavailable: %s", exc)
-        return {}
+        return None
     grouped: dict[str, list[EngineEvent]] = {}
     for event in events:
         grouped.setdefault(event.container, []).append(event)

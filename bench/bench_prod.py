@@ -28,14 +28,14 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from _common import scratch
 from sidekick.config import load_config
 from sidekick.containers.engine import ContainerEngine
 from sidekick.production.audit import Action
 from sidekick.production.deploy import Deployer, Outcome
-from sidekick.production.journal import Journal
-from sidekick.production.store import ProductionStore, Release
+from sidekick.production.store import ProductionStore
 from sidekick.production.target import target
 
 REPO = Path(__file__).resolve().parents[1]
@@ -203,11 +203,10 @@ class TimedUndo(Deployer):
 
     undo_seconds = 0.0
 
-    def _undo_failed(
-        self, where: Path, release: Release, journal: Journal, why: str, plan: object
-    ) -> Outcome:
+    def _undo_failed(self, *args: Any, **kwargs: Any) -> Outcome:
+        # Whatever it is given is passed on: the timing must not pin the deployer's signature.
         started = time.perf_counter()
-        outcome = super()._undo_failed(where, release, journal, why, plan)  # type: ignore[arg-type]
+        outcome = super()._undo_failed(*args, **kwargs)
         TimedUndo.undo_seconds = time.perf_counter() - started
         return outcome
 

@@ -234,12 +234,24 @@ def cmd_validate(args: argparse.Namespace) -> int:
     )
     snapshot = source.load()
     shared = _shared_directories(config, snapshot, source.name)
-    findings = sorted([*snapshot.findings, *shared], key=lambda f: f.line)
+    unstartable = _unstartable(config, snapshot, source.name, shared)
+    findings = sorted([*snapshot.findings, *shared, *unstartable], key=lambda f: f.line)
     for finding in findings:
         print(finding)
     valid, problems = len(snapshot.projects), len(findings)
     print(f"{source.name}: {valid} valid project(s), {problems} problem(s)")
     return 1 if findings else 0
+
+
+def _unstartable(
+    config: Config, snapshot: Snapshot, source: str, shared: list[Finding]
+) -> list[Finding]:
+    """What would keep the daemon from starting a row: the rows the daemon would start whose
+    Next Action is empty or whose directory does not exist, and a projects_root missing."""
+    from sidekick.row_checks import config_problems, unstartable_rows
+
+    skip = [finding.project for finding in shared]
+    return [*config_problems(config), *unstartable_rows(config, snapshot.projects, source, skip)]
 
 
 def _shared_directories(config: Config, snapshot: Snapshot, source: str) -> list[Finding]:

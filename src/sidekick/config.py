@@ -136,6 +136,12 @@ class AgentProfile:
     git_remote: str | None = None
     shared_paths: tuple[Path, ...] = ()
 
+    @property
+    def takes_next_action(self) -> bool:
+        """Whether a row's Next Action is the agent's work: Claude Code's prompt, or a
+        placeholder of the command (a command of one's own may ignore stdin)."""
+        return self.claude or any("{next_action}" in word for word in self.command)
+
 
 @dataclass(frozen=True)
 class ContainersConfig:
@@ -179,6 +185,12 @@ class Config:
     def profile(self, model: str) -> AgentProfile:
         return self.agents[model or self.default_agent]
 
+    def needs_next_action(self, model: str) -> bool:
+        """Whether an agent of this row's Model would be started with its Next Action as its
+        work, so that an empty one would start (and pay for) a run with nothing to do."""
+        profile = self.agents.get(model or self.default_agent)
+        return profile is not None and profile.takes_next_action
+
     def project_directory(self, name: str, column_value: str = "") -> Path | None:
         """Where a project's code lives: config first, then the Directory column, then the root."""
         if name in self.projects:
@@ -201,8 +213,13 @@ class Config:
         return self.project_directory(project_or_directory)
 
     def _resolve(self, path: Path) -> Path:
-        base = self.file.parent if self.file else Path.cwd()
-        return path if path.is_absolute() else base / path
+        """A Directory cell: absolute, or under projects_root, else beside the config file."""
+        path = path.expanduser()
+        if path.is_absolute():
+            return path
+        if self.projects_root is not None:
+            return self.projects_root / path
+        return (self.file.parent if self.file else Path.cwd()) / path
 
 
 # --- loading ----------------------------------------------------------------

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from sidekick.models import SESSION_PREFIX, Project, ProjectStatus
 
 _NO_SLOT = "waiting for a free agent slot"
+NO_NEXT_ACTION = "not started: Next Action is empty; write in it what the agent should do"
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,8 @@ class Hold:
 
     project: str
     reason: str
+    on_row: bool = False
+    """Said on the row too (once): only the person can lift it, not a slot freeing up."""
 
 
 Action = Start | Stop | Finish | Mark | Hold
@@ -93,6 +96,8 @@ class PlanInput:
     held: Mapping[str, str] = field(default_factory=dict)
     unserved: frozenset[str] = frozenset()
     """Keys of rows still in the list but not served (a bad cell, a duplicate name)."""
+    no_next_action: frozenset[str] = frozenset()
+    """Names of rows whose agent would be given an empty Next Action as its work."""
 
 
 def plan(given: PlanInput) -> list[Action]:
@@ -184,6 +189,8 @@ def _keys_taken(agents: Mapping[str, RunningAgent]) -> dict[str, str]:
 
 
 def _blocker(project: Project, given: PlanInput) -> Mark | Hold | None:
+    if project.name in given.no_next_action:
+        return Hold(project.name, NO_NEXT_ACTION, on_row=True)
     if project.name in given.missing_directories:
         return Mark(project.name, ProjectStatus.BLOCKED, given.missing_directories[project.name])
     if project.name in given.held:

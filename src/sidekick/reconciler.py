@@ -53,6 +53,7 @@ from sidekick.planner import (
 )
 from sidekick.priorities.base import PrioritySource
 from sidekick.production.auto import AfterRun
+from sidekick.row_checks import directory_problem
 from sidekick.runners.base import LiveAgent, Runner, read_exit_status
 from sidekick.state import RunEnd, StateStore
 
@@ -116,7 +117,7 @@ class Reconciler:
         result.actions = plan(given)
         by_name = {p.name: p for p in projects}
         for action in result.actions:
-            if not isinstance(action, Hold):
+            if not isinstance(action, Hold) or action.on_row:
                 self._apply(action, by_name, result)
         self._keep_notes(result.actions)
         # One reconcile writes what it did: `run --once` leaves no row behind its agent.
@@ -262,7 +263,12 @@ class Reconciler:
             missing_directories=self._missing_directories(projects, agents),
             held=self._budget_holds(projects),
             unserved=unserved,
+            no_next_action=self._no_next_action(projects),
         )
+
+    def _no_next_action(self, projects: Sequence[Project]) -> frozenset[str]:
+        needs = self.config.needs_next_action
+        return frozenset(p.name for p in projects if not p.next_action and needs(p.model))
 
     def _missing_directories(
         self, projects: Sequence[Project], agents: dict[str, RunningAgent]
@@ -302,6 +308,8 @@ class Reconciler:
                 self._finish_live(action, by_name.get(action.project))
             elif isinstance(action, Mark):
                 self._mark(action, by_name.get(action.project))
+            elif isinstance(action, Hold):
+                self._note_held(action, by_name.get(action.project))
         except Exception as exc:
             self._row_failed(result, project, type(action).__name__.lower(), exc)
 
@@ -334,6 +342,16 @@ class Reconciler:
         note = f"waiting to start: {exc}"
         if not project.last_update.endswith(_short(note)):
             self._queue(project.name, project.status, None, note)
+
+    def _note_held(self, action: Hold, row: Project | None) -> None:
+        """Why a row waits on the person, on the row once; a row our agent left In Progress
+        goes back to Pending, since no agent works on it now."""
+        if row is None or row.last_update.endswith(_short(action.reason)):
+            return
+        if row.status is ProjectStatus.PENDING:
+            self._queue(action.project, None, None, action.reason)
+        else:
+            self._queue(action.project, ProjectStatus.PENDING, "", action.reason)
 
     def _end_unstarted(self, run_id: str, reason: str) -> None:
         if self.store.get_run(run_id) is not None:
@@ -555,18 +573,10 @@ class MissingDirectories(Mapping[str, str]):
         project = self._projects.get(name)
         if project is None:
             return None
-        directory = self._config.project_directory(project.name, project.directory)
-        if directory is None:
-            return (
-                "no directory configured (add it under projects: in the config,"
-                " a Directory column, or set projects_root)"
-            )
         others = self._sharing().get(name)
         if others:
             return shared_directory_problem(self._config, name, others)
-        if not directory.is_dir():
-            return f"directory {directory} does not exist"
-        return None
+        return directory_problem(self._config, project)
 
     def _sharing(self) -> dict[str, list[str]]:
         if self._shared is None:

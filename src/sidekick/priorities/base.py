@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Sequence
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Protocol, TypeVar
@@ -179,6 +180,38 @@ def _parse_model(text: str, models: frozenset[str] | None) -> str:
     return text
 
 
+# Characters that show nothing: format (zero-width space, joiners, a stray BOM), controls,
+# and separators. A cell of only these is as empty as one with nothing in it.
+_INVISIBLE = frozenset({"Cf", "Cc", "Zs", "Zl", "Zp"})
+
+
+def _parse_next_action(text: str) -> str:
+    """The cell as typed, or "" when nothing in it can be seen."""
+    if any(unicodedata.category(char) not in _INVISIBLE for char in text):
+        return text
+    return ""
+
+
+EMPTY_NEXT_ACTION = (
+    "empty: it is what the agent is asked to do; the row is not started until it says something"
+)
+
+
+def empty_next_actions(
+    projects: Iterable[Project], source: str, needs_next_action: Callable[[str], bool]
+) -> list[Finding]:
+    """Pending rows whose agent would be given an empty Next Action as its work.
+
+    ``needs_next_action`` says, for a row's Model, whether its agent is given the
+    Next Action (a Claude Code profile is; a command of one's own may not be).
+    """
+    return [
+        Finding(source, p.line, "Next Action", EMPTY_NEXT_ACTION, p.name)
+        for p in projects
+        if p.status is ProjectStatus.PENDING and not p.next_action and needs_next_action(p.model)
+    ]
+
+
 # The parsed fields, in the order parse_row unpacks them.
 _FIELDS = (*COLUMNS, *OPTIONAL_COLUMNS)
 
@@ -204,7 +237,7 @@ def parse_row(
         status=_parse_status(status),
         agent=agent,
         last_update=last_update,
-        next_action=next_action,
+        next_action=_parse_next_action(next_action),
         deadline=_parse_deadline(deadline),
         gpu=_parse_gpu(gpu),
         model=_parse_model(model, models),

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from sidekick.cli import main
 from sidekick.config import AgentProfile, Config, load_config
 from sidekick.errors import ConfigError
 
@@ -125,3 +126,13 @@ def test_a_port_out_of_range_from_the_environment_names_the_variable(tmp_path: P
 )
 def test_numbers_at_the_edge_of_their_range_are_kept(tmp_path: Path, text: str) -> None:
     load_text(tmp_path, text)
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "-1", "65536", "http"])
+def test_sidekick_web_refuses_a_port_option_out_of_range(
+    port: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["web", "--port", port])
+    assert exited.value.code == 2
+    assert "argument --port" in capsys.readouterr().err

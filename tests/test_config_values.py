@@ -37,6 +37,24 @@ def test_adding_an_agents_section_keeps_the_builtin_default_profile(tmp_path: Pa
     assert config.profile("mine").command == ("make", "test")
 
 
+def test_the_demo_rows_model_default_still_validates_once_a_profile_is_added(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "code").mkdir()
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"projects_root: {tmp_path}\nagents:\n  mine:\n    command: [make]\n    claude: false\n"
+    )
+    rows = tmp_path / "priorities.csv"
+    rows.write_text(
+        "Project,Priority,Status,Agent,Last Update,Next Action,Deadline,GPU,Model\n"
+        "code,1,Pending,,,Write NOTES.md with a one-line summary of this project,,no,default\n"
+        "other,2,Complete,,,,,no,mine\n"
+    )
+    assert main(["validate", "--config", str(config), "--file", str(rows)]) == 0
+    assert "2 valid project(s), 0 problem(s)" in capsys.readouterr().out
+
+
 def test_a_profile_named_default_replaces_the_builtin_one(tmp_path: Path) -> None:
     config = load_text(tmp_path, "agents:\n  default:\n    command: [make]\n    claude: false\n")
     assert set(config.agents) == {"default"}

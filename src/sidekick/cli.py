@@ -10,15 +10,22 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sidekick import __version__
 from sidekick.config import Config, load_config
 from sidekick.errors import SidekickError
 from sidekick.models import AgentRun, Finding, Snapshot
+
+if TYPE_CHECKING:
+    from sidekick.health import Heartbeat
+    from sidekick.runners.tmux import TmuxRunner
 
 Command = Callable[[argparse.Namespace], int]
 CONFIG_HELP = "config file (default: $SIDEKICK_CONFIG, ./config.yaml)"
@@ -26,15 +33,34 @@ CONFIG_HELP = "config file (default: $SIDEKICK_CONFIG, ./config.yaml)"
 
 def main(argv: Sequence[str] | None = None) -> int:
     if argv is not None:
-        return _main(argv)
+        return _quiet_on_closed_pipe(_main, argv)
     try:
-        return _main(sys.argv[1:])
+        return _quiet_on_closed_pipe(_main, sys.argv[1:])
     finally:
         # The process's own command line: the process ends when this returns. Its objects
         # leave the collector's sight, so the collection at interpreter exit does not walk
         # them all to free what the OS frees anyway: 35-100 ms of a ``prod status`` on the
         # CI machine, 4 ms once frozen.
         gc.freeze()
+
+
+def _quiet_on_closed_pipe(command: Callable[[Sequence[str]], int], argv: Sequence[str]) -> int:
+    """Run the command; a reader that closed the pipe (``sidekick context X | head``) ends it
+    quietly, the way Python's note on SIGPIPE says, whichever command was printing."""
+    try:
+        try:
+            return command(argv)
+        finally:
+            # Flushed here (after --help's exit too), so a closed pipe is met inside this
+            # try, not at interpreter exit.
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # The interpreter flushes stdout again at exit: point it at devnull so that flush
+        # does not fail too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 1
 
 
 def _main(argv: Sequence[str]) -> int:
@@ -156,8 +182,45 @@ def cmd_status(args: argparse.Namespace) -> int:
     finally:
         store.close()
     data = status_data(report, active, costs, _agent_nodes(config) if active else None)
-    print(json.dumps(data, indent=2) if args.json else render_table(data))
+    daemon = _daemon_state(config)
+    if args.json:
+        print(json.dumps({"daemon": daemon, **data}, indent=2))
+        return 0
+    if daemon["problem"]:
+        print(daemon["problem"])
+    print(render_table(data))
     return 0
+
+
+def _daemon_state(config: Config) -> dict[str, object]:
+    """Whether the daemon runs, as ``check`` tells it from the heartbeat: a list shown
+    without its daemon is what the daemon last saw, and nothing acts on it."""
+    from sidekick.errors import StateFileError
+    from sidekick.health import heartbeat_path, read_heartbeat, verdict
+
+    try:
+        beat = read_heartbeat(heartbeat_path(config.daemon.state_dir))
+    except StateFileError as exc:
+        return {"running": False, "healthy": False, "heartbeat_age_s": None, "problem": str(exc)}
+    max_age = config.daemon.heartbeat_max_age
+    healthy, why = verdict(beat, max_age)
+    age = None if beat is None else round(time.time() - beat.loop_at, 1)
+    running = beat is not None and not beat.stopped and age is not None and age <= max_age
+    return {
+        "running": running,
+        "healthy": healthy,
+        "heartbeat_age_s": age,
+        "problem": "" if healthy else _daemon_problem(beat, running, age, why),
+    }
+
+
+def _daemon_problem(beat: Heartbeat | None, running: bool, age: float | None, why: str) -> str:
+    if running:
+        return f"daemon unhealthy: {why}"
+    if beat is None:
+        return "daemon not running (no heartbeat yet)"
+    stopped = "it stopped; last " if beat.stopped else ""
+    return f"daemon not running ({stopped}heartbeat {age:.0f} s old)"
 
 
 def _agent_nodes(config: Config) -> dict[str, str]:
@@ -188,17 +251,91 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    for row in rows:
-        cost = f"${row['cost_usd']:.4f}" if row["cost_usd"] is not None else "-"
-        exit_code = row["exit_code"] if row["exit_code"] is not None else "-"
-        pushed = f"  {row['branch']} {str(row['commit'])[:12]}" if row["branch"] else ""
-        print(
-            f"{row['started_at']}  {row['run_id']}  {row['state']:<15} exit={exit_code}  "
-            f"{row['outcome'] or '-':<11} {cost:>9}  {row['reason']}{pushed}"
-        )
     if not rows:
-        print(f"no runs recorded for {args.project!r}")
+        return _no_runs(config, args.project)
+    print(_runs_table(rows))
     return 0
+
+
+_RUNS_HEADER = (
+    "STARTED", "RUN", "STATE", "EXIT", "OUTCOME", "TURNS", "TOKENS IN/OUT", "COST", "SESSION",
+)  # fmt: skip
+
+
+def _runs_table(rows: list[dict[str, object]]) -> str:
+    """One line a run under a header; the reason (and a pushed branch), which varies most in
+    length, closes each line so the columns stay aligned."""
+    cells = [_run_cells(row) for row in rows]
+    widths = [
+        max(len(line[i]) for line in [_RUNS_HEADER, *cells]) for i in range(len(_RUNS_HEADER))
+    ]
+    lines = []
+    for line, reason in [
+        (_RUNS_HEADER, "REASON"),
+        *zip(cells, map(_run_reason, rows), strict=True),
+    ]:
+        columns = "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True))
+        lines.append(f"{columns}  {reason}".rstrip())
+    return "\n".join(lines)
+
+
+def _run_reason(row: dict[str, object]) -> str:
+    pushed = f" (pushed {row['branch']} {str(row['commit'])[:12]})" if row["branch"] else ""
+    return f"{row['reason']}{pushed}"
+
+
+def _run_cells(row: dict[str, object]) -> tuple[str, ...]:
+    def shown(value: object) -> str:
+        return "-" if value is None or value == "" else str(value)
+
+    cost = row["cost_usd"]
+    tokens = f"{shown(row['input_tokens'])}/{shown(row['output_tokens'])}"
+    return (
+        str(row["started_at"]),
+        str(row["run_id"]),
+        str(row["state"]),
+        shown(row["exit_code"]),
+        shown(row["outcome"]),
+        shown(row["turns"]),
+        "-" if tokens == "-/-" else tokens,
+        f"${cost:.4f}" if isinstance(cost, float | int) else "-",
+        shown(row["session_id"]),
+    )
+
+
+def _no_runs(config: Config, project: str) -> int:
+    """No run of that name: say whether it is a project at all (a typo looks the same)."""
+    unknown = _not_in_list(config, project)
+    if unknown:
+        print(f"sidekick: no runs recorded for {project!r}: {unknown}", file=sys.stderr)
+        return 1
+    print(f"no runs recorded for {project!r} yet")
+    return 0
+
+
+def _not_in_list(config: Config, name: str) -> str:
+    """Why ``name`` is not a row of the list; empty when it is one."""
+    from difflib import get_close_matches
+
+    names, source = _list_names(config)
+    if name in names:
+        return ""
+    close = get_close_matches(name, names, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"it is not a project of the list ({source}){hint}"
+
+
+def _list_names(config: Config) -> tuple[list[str], str]:
+    """The projects of the list as the daemon last read it; read here before its first
+    read (a Google Sheet costs one request then)."""
+    from sidekick.priorities.choose import build_source
+    from sidekick.status import read_report
+
+    report = read_report(config.daemon.state_dir)
+    if report is not None:
+        return [str(row.get("project", "")) for row in report.projects], report.source
+    source = build_source(config)
+    return [p.name for p in source.load().projects], source.name
 
 
 def _run_row(run: AgentRun) -> dict[str, object]:
@@ -227,11 +364,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from sidekick.priorities.choose import build_source
     from sidekick.priorities.csv_file import CsvPrioritySource
 
-    config = _config(args)
+    config, note = _config_to_validate(args)
     models = frozenset(config.agents)
     source = (
         CsvPrioritySource(Path(args.file), models=models) if args.file else build_source(config)
     )
+    print(f"validating {source.name} ({_config_named(config)})")
+    if note:
+        print(f"note: {note}")
     snapshot = source.load()
     shared = _shared_directories(config, snapshot, source.name)
     unstartable = _unstartable(config, snapshot, source.name, shared)
@@ -241,6 +381,33 @@ def cmd_validate(args: argparse.Namespace) -> int:
     valid, problems = len(snapshot.projects), len(findings)
     print(f"{source.name}: {valid} valid project(s), {problems} problem(s)")
     return 1 if findings else 0
+
+
+def _config_to_validate(args: argparse.Namespace) -> tuple[Config, str]:
+    """The config, and a note when its API key file is not here: checking the list needs no
+    key, and the Compose config names a path that exists only in its container."""
+    from sidekick.errors import ConfigError
+
+    try:
+        return _config(args), ""
+    except ConfigError as exc:
+        if exc.key != _KEY_FILE:
+            raise
+        without_key = {**os.environ, _KEY_FILE_ENV: "null"}
+        note = f"{exc.key}: {exc.problem} (not needed to validate; the daemon needs it)"
+        return load_config(args.config, without_key), note
+
+
+_KEY_FILE, _KEY_FILE_ENV = "api.key_file", "SIDEKICK_API__KEY_FILE"
+
+
+def _config_named(config: Config) -> str:
+    if config.file is not None:
+        return f"config {config.file}"
+    # In a checkout, ./priorities.csv is the example list; the Compose daemon's is in data/.
+    compose = Path("data", "config.yaml")
+    hint = f"; the Compose daemon's is {compose}" if compose.is_file() else ""
+    return f"no config file, defaults; name one with --config or SIDEKICK_CONFIG{hint}"
 
 
 def _unstartable(
@@ -270,7 +437,7 @@ def _project_option(command: argparse.ArgumentParser) -> None:
 
 
 def cmd_stop_agent(args: argparse.Namespace) -> int:
-    from sidekick.models import ProjectStatus, agent_key
+    from sidekick.models import ProjectStatus
     from sidekick.runners.tmux import TmuxRunner
     from sidekick.state import StateStore
 
@@ -280,17 +447,35 @@ def cmd_stop_agent(args: argparse.Namespace) -> int:
         # Its open run names the key it runs under: an older version's key, perhaps.
         runs = store.active_runs().values()
         run = next((r for r in runs if r.project == args.project), None)
-        key = run.key if run is not None else agent_key(args.project)
+        runner = TmuxRunner(config.tmux_socket)
+        key = run.key if run is not None else _live_key(runner, args.project)
+        if key is None:
+            return _nothing_to_stop(config, args.project)
         if run is not None:
             reason = "stopped by a person (sidekick stop-agent)"
             # Blocked, so the next reconcile does not start it again; Pending re-queues it.
             store.set_state(run.run_id, "stopping", reason, ProjectStatus.BLOCKED.value)
-        TmuxRunner(config.tmux_socket).stop(key, config.policy.stop_grace)
+        runner.stop(key, config.policy.stop_grace)
         store.record_event(args.project, "stop-agent", f"{key} stopped on request")
     finally:
         store.close()
     print(f"stopped {key}")
     return 0
+
+
+def _live_key(runner: TmuxRunner, project: str) -> str | None:
+    """The key of the project's running agent without an open run (a run the store lost),
+    under today's key or the one an older version started it under; None when none runs."""
+    from sidekick.models import agent_key, legacy_agent_key
+
+    live = {key for key, agent in runner.list_agents().items() if not agent.finished}
+    return next((k for k in (agent_key(project), legacy_agent_key(project)) if k in live), None)
+
+
+def _nothing_to_stop(config: Config, project: str) -> int:
+    why = _not_in_list(config, project) or "it is a project of the list, but not running"
+    print(f"sidekick: no agent for {project!r}: {why}", file=sys.stderr)
+    return 1
 
 
 def _context_options(command: argparse.ArgumentParser) -> None:
@@ -304,7 +489,9 @@ def cmd_context(args: argparse.Namespace) -> int:
     config = _config(args)
     directory = config.directory_of(args.project) or Path(args.project)
     if not directory.is_dir():
-        print(f"sidekick: no directory for {args.project!r} ({directory})", file=sys.stderr)
+        from sidekick.named_directory import no_directory_problem
+
+        print(f"sidekick: {no_directory_problem(config, args.project, directory)}", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(detect_context(directory).to_dict(), indent=2))

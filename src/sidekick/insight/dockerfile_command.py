@@ -13,6 +13,7 @@ from sidekick.containers.engine import ContainerEngine
 from sidekick.insight.check import Checker, CheckResult
 from sidekick.insight.detect import BuildPlan, detect_build
 from sidekick.insight.generate import Generated, generate
+from sidekick.named_directory import no_directory_problem
 
 FILES = ("Dockerfile", ".dockerignore")
 
@@ -31,7 +32,8 @@ def run_dockerfile(config: Config, request: DockerfileRequest, out: TextIO | Non
     out = out or sys.stdout
     directory = config.directory_of(request.project) or Path(request.project)
     if not directory.is_dir():
-        print(f"sidekick: no directory for {request.project!r} ({directory})", file=sys.stderr)
+        problem = no_directory_problem(config, request.project, directory)
+        print(f"sidekick: {problem}", file=sys.stderr)
         return 1
     plan = detect_build(directory)
     generated = generate(plan)

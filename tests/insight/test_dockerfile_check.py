@@ -2,7 +2,10 @@
 
 Which kinds are built and run here, each once:
 
-- Python: Flask from PyPI, and a standard-library command-line worker.
+- Python: Flask from PyPI under each production server it may declare (gunicorn,
+  waitress, uvicorn) and under its development server when it declares none; a
+  standard-library web server whose port is a constant in its code; and a
+  standard-library command-line worker.
 - Node: Debian's nodejs, installed by the Dockerfile because the local base has none.
 - Static site: served by the base's Python.
 - Go: Debian's golang-go (1.19 in bookworm), installed by the Dockerfile because
@@ -62,6 +65,8 @@ def left_behind(api: APIClient) -> list[str]:
     ("name", "answer"),
     [
         ("python-flask", "answered HTTP 200 on port 8000"),
+        ("python-flask-gunicorn", "answered HTTP 200 on port 8000"),
+        ("python-stdlib-http", "answered HTTP 200 on port 8000"),
         ("node-plain", "answered HTTP 200 on port 3000"),
         ("static-site", "answered HTTP 200 on port 8080"),
         ("python-stdlib-script", "still running after 3 s"),
@@ -75,6 +80,21 @@ def test_the_generated_dockerfile_builds_and_serves_then_is_removed(
     result = check(PROJECTS / name)
     assert result.passed, (result.stage, result.detail, result.log[-15:])
     assert result.detail == answer
+    assert left_behind(api) == []
+
+
+@pytest.mark.parametrize("server", ["waitress", "uvicorn"])
+def test_flask_under_the_other_declared_servers_builds_and_serves(
+    api: APIClient, tmp_path: Path, server: str
+) -> None:
+    project = tmp_path / server
+    shutil.copytree(PROJECTS / "python-flask", project)
+    (project / "requirements.txt").write_text(f"flask>=3,<4\n{server}\n")
+    plan = detect_build(project)
+    assert plan.start[0] == {"waitress": "waitress-serve", "uvicorn": "uvicorn"}[server]
+    result = check(project)
+    assert result.passed, (result.stage, result.detail, result.log[-15:])
+    assert result.detail == "answered HTTP 200 on port 8000"
     assert left_behind(api) == []
 
 

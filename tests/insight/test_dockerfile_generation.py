@@ -38,7 +38,7 @@ EXPECTED = {
         "poetry",
         "django",
         8000,
-        "gunicorn --bind 0.0.0.0:8000 mysite.wsgi",
+        "gunicorn --bind 0.0.0.0:8000 mysite.wsgi:application",
         "mysite/wsgi.py",
     ),
     "python-hatch-script": ("python", "hatch", "script", None, "tool", "pyproject.toml"),
@@ -59,6 +59,15 @@ EXPECTED = {
         "Pipfile",
     ),
     "python-stdlib-script": ("python", "none", "script", None, "python main.py", "main.py"),
+    "python-stdlib-http": ("python", "none", "script", 8000, "python server.py", "server.py"),
+    "python-flask-gunicorn": (
+        "python",
+        "pip",
+        "flask",
+        8000,
+        "gunicorn --bind 0.0.0.0:8000 app:app",
+        "requirements.txt",
+    ),
     "node-plain": ("node", "npm", "plain", 3000, "node server.js", "server.js"),
     "node-express-npm": ("node", "npm", "express", 8081, "node index.js", "package-lock.json"),
     "node-express-yarn": ("node", "yarn", "express", 4000, "node src/app.js", "yarn.lock"),
@@ -168,6 +177,9 @@ def test_write_puts_both_files_and_never_over_existing_ones_without_force(
     assert main(["dockerfile", "--config", config, str(project), "--write"]) == 0
     written = (project / "Dockerfile").read_text()
     assert written == generate(detect_build(project)).dockerfile
+    # Flask's development server is said both where the person looks and in the file.
+    assert "note: server: python -m flask run" in capsys.readouterr().out
+    assert "# NOTE server: python -m flask run" in written
     assert ".git" in (project / ".dockerignore").read_text().splitlines()
     (project / "Dockerfile").write_text("FROM mine\n")
     assert main(["dockerfile", "--config", config, str(project), "--write"]) == 1
@@ -184,3 +196,143 @@ def test_printing_shows_the_dockerfile_and_the_ignore_file(
     out = capsys.readouterr().out
     assert "FROM ${BASE_IMAGE} AS build" in out and "# --- .dockerignore" in out
     assert "#   port: 8090 (from main.go)" in out
+
+
+# --- the production server of a WSGI app, or a note on the development one ---------------
+
+FLASK_APP = "from flask import Flask\n\napp = Flask(__name__)\n"
+WAITRESS = ("waitress-serve", "--listen=0.0.0.0:8000", "app:app")
+UVICORN = ("uvicorn", "--interface", "wsgi", "--host", "0.0.0.0", "--port", "8000", "app:app")
+GUNICORN = ("gunicorn", "--bind", "0.0.0.0:8000", "app:app")
+
+
+def flask_project(root: Path, file: str, servers: list[str]) -> Path:
+    """A Flask app declaring its dependencies in ``file``, in that file's own format."""
+    project = root / "app"
+    project.mkdir()
+    (project / "app.py").write_text(FLASK_APP)
+    names = ["flask", *servers]
+    if file == "requirements.txt":
+        text = "".join(f"{n}>=1\n" for n in names)
+    elif file == "pyproject.toml":
+        listed = ", ".join(f'"{n}"' for n in names)
+        text = f'[project]\nname = "app"\nversion = "1"\ndependencies = [{listed}]\n'
+    else:
+        text = "[packages]\n" + "".join(_pipfile_line(n) for n in names)
+    (project / file).write_text(text)
+    return project
+
+
+def _pipfile_line(requirement: str) -> str:
+    name, _, extras = requirement.partition("[")
+    if not extras:
+        return f'{name} = "*"\n'
+    return f'{name} = {{version = "*", extras = ["{extras.rstrip("]")}"]}}\n'
+
+
+@pytest.mark.parametrize("file", ["requirements.txt", "pyproject.toml", "Pipfile"])
+@pytest.mark.parametrize(
+    ("servers", "start"),
+    [
+        (["gunicorn"], GUNICORN),
+        (["waitress"], WAITRESS),
+        (["uvicorn[standard]"], UVICORN),
+        # gunicorn first whatever the order they are listed in
+        (["waitress", "gunicorn"], GUNICORN),
+    ],
+)
+def test_flask_runs_under_the_production_server_the_project_declares(
+    tmp_path: Path, file: str, servers: list[str], start: tuple[str, ...]
+) -> None:
+    plan = detect_build(flask_project(tmp_path, file, servers))
+    assert plan.start == start
+    assert f"server: {start[0].split('-')[0]} (from {file})" in [str(d) for d in plan.decisions]
+    assert plan.notes == []
+    assert generate(plan).dockerfile.splitlines()[-1] == f"CMD {json.dumps(list(start))}"
+
+
+@pytest.mark.parametrize("file", ["requirements.txt", "pyproject.toml", "Pipfile"])
+def test_flask_without_a_production_server_notes_its_development_server_and_the_file(
+    tmp_path: Path, file: str
+) -> None:
+    plan = detect_build(flask_project(tmp_path, file, []))
+    assert plan.start[:4] == ("python", "-m", "flask", "--app")
+    [note] = plan.notes
+    assert note.file == file
+    assert note.value.startswith("python -m flask run, Flask's development server")
+    assert f"{file} declares no gunicorn, waitress or uvicorn" in note.value
+    assert f"add gunicorn to {file}" in note.value
+    assert "`gunicorn --bind 0.0.0.0:8000 app:app`" in note.value
+    assert f"# NOTE {note}" in generate(plan).dockerfile
+
+
+def test_the_development_server_note_is_printed_and_in_the_json(
+    config: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = str(PROJECTS / "python-flask")
+    assert main(["dockerfile", "--config", config, project]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith("note: server: python -m flask run, Flask's development server")
+    assert last.endswith("(from requirements.txt)")
+    assert main(["dockerfile", "--config", config, project, "--json"]) == 0
+    [note] = json.loads(capsys.readouterr().out)["plan"]["notes"]
+    assert "development server" in note and note.endswith("(from requirements.txt)")
+
+
+def django_project(root: Path, servers: list[str]) -> Path:
+    project = root / "site"
+    shutil.copytree(PROJECTS / "python-django-poetry", project)
+    (project / "poetry.lock").unlink()
+    names = ", ".join(f'"{n}"' for n in ["django", *servers])
+    pyproject = f'[project]\nname = "site"\nversion = "1"\ndependencies = [{names}]\n'
+    (project / "pyproject.toml").write_text(pyproject)
+    return project
+
+
+def test_django_runs_under_a_declared_waitress_or_notes_runserver(tmp_path: Path) -> None:
+    plan = detect_build(django_project(tmp_path / "a", ["waitress"]))
+    assert plan.start == ("waitress-serve", "--listen=0.0.0.0:8000", "mysite.wsgi:application")
+    plan = detect_build(django_project(tmp_path / "b", []))
+    assert plan.start[:3] == ("python", "manage.py", "runserver")
+    [note] = plan.notes
+    assert note.file == "pyproject.toml"
+    assert note.value.startswith("manage.py runserver, Django's development server")
+    assert "`gunicorn --bind 0.0.0.0:8000 mysite.wsgi:application`" in note.value
+
+
+# --- a plain server's port, from its entry module -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "port"),
+    [
+        ("PORT = 8000\n", 8000),
+        ("port=5050\n", 5050),
+        ("serve(port=8123)\n", 8123),
+        ('PORT = int(os.environ.get("PORT", "9001"))\n', 9001),
+        ("PORT = int(os.getenv('PORT', 7000))\n", 7000),
+        ('HTTPServer(("0.0.0.0", 8088), Handler).serve_forever()\n', 8088),
+        ("socketserver.TCPServer(('', 8765), Handler)\n", 8765),
+        # not ports: another name ending in port, a number no port can be, none at all
+        ("support = 8000\nREPORT_EVERY = 30\n", None),
+        ("PORT = 70000\n", None),
+        ("print('hello')\n", None),
+    ],
+)
+def test_a_plain_servers_port_comes_from_its_entry_module(
+    tmp_path: Path, code: str, port: int | None
+) -> None:
+    (tmp_path / "main.py").write_text("import os\n" + code)
+    plan = detect_build(tmp_path)
+    assert (plan.framework, plan.port) == ("script", port)
+    decided = [d for d in plan.decisions if d.topic == "port"]
+    assert [(d.value, d.file) for d in decided] == (
+        [] if port is None else [(str(port), "main.py")]
+    )
+    check_rules(plan, generate(plan).dockerfile)
+
+
+def test_a_framework_decides_the_port_before_the_code_does(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text("flask\n")
+    (tmp_path / "app.py").write_text(FLASK_APP + "app.run(port=5000)\n")
+    assert detect_build(tmp_path).port == 8000

@@ -29,6 +29,18 @@ STATIC_DIRS = ("public", "site", "dist", "build", "docs", "www")
 _REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 _PY_APP = re.compile(r"^(\w+)\s*=\s*(FastAPI|Flask)\(", re.MULTILINE)
 _LISTEN = re.compile(r"(?:listen\(|PORT\s*(?:\|\||\?\?)\s*|\"[\w.]*:)(\d{2,5})")
+# A plain Python server's port in its entry module: ``PORT = 8000``, ``port=8000``,
+# ``PORT = int(os.environ.get("PORT", "8000"))``, ``HTTPServer(("", 8000), ...)``.
+_PY_PORT = re.compile(
+    r"""\bport\s*=\s*(?:int\(\s*)?(?:os\.(?:environ\.get|getenv)\(\s*["']PORT["']\s*,\s*)?["']?(\d{2,5})\b"""
+    r"""|["']PORT["']\s*,\s*["']?(\d{2,5})\b"""
+    r"""|Server\(\s*\(\s*["'][\w.:]*["']\s*,\s*(\d{2,5})\s*\)""",
+    re.IGNORECASE,
+)
+MAX_PORT = 65535
+# Production servers for a WSGI app, the first one declared wins; Flask's and Django's
+# own servers are for development only.
+WSGI_SERVERS = ("gunicorn", "waitress", "uvicorn")
 MONOREPO_MARKERS = (".git", "pnpm-workspace.yaml", "go.work", "lerna.json", "nx.json", "turbo.json")
 
 
@@ -58,9 +70,14 @@ class BuildPlan:
     static_dir: str = "."
     binary: str = ""
     decisions: list[Decision] = field(default_factory=list)
+    # What a person should know before shipping the result (a development server).
+    notes: list[Decision] = field(default_factory=list)
 
     def decide(self, topic: str, value: str, file: str) -> None:
         self.decisions.append(Decision(topic, value, file))
+
+    def warn(self, topic: str, value: str, file: str) -> None:
+        self.notes.append(Decision(topic, value, file))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,6 +89,7 @@ class BuildPlan:
             "start": list(self.start),
             "dependency_files": list(self.dependency_files),
             "decisions": [str(d) for d in self.decisions],
+            "notes": [str(n) for n in self.notes],
         }
 
 
@@ -187,9 +205,8 @@ def _declared_start(plan: BuildPlan, pyproject: Mapping[str, Any]) -> tuple[str,
 
 
 def _framework_start(plan: BuildPlan, framework: str, names: set[str]) -> tuple[str, ...]:
-    port = str(WEB_PORT)
     if framework == "django":
-        return _django_start(plan, names, port)
+        return _django_start(plan, names)
     if framework in {"fastapi", "flask"}:
         module, file = _app_module(plan.directory, framework)
         plan.decide("application", module, file)
@@ -197,34 +214,89 @@ def _framework_start(plan: BuildPlan, framework: str, names: set[str]) -> tuple[
             if "uvicorn" not in names:
                 plan.dependencies += ("uvicorn",)
                 plan.decide("server", "uvicorn (added: FastAPI needs a server)", file)
-            return ("uvicorn", module, "--host", ALL_INTERFACES, "--port", port)
-        if "gunicorn" in names:
-            return ("gunicorn", "--bind", f"{ALL_INTERFACES}:{port}", module)
-        return (
-            "python",
-            "-m",
-            "flask",
-            "--app",
-            module,
-            "run",
-            "--host",
-            ALL_INTERFACES,
-            "--port",
-            port,
+            return ("uvicorn", module, "--host", ALL_INTERFACES, "--port", str(WEB_PORT))
+        flask_run = ("python", "-m", "flask", "--app", module, "run")
+        dev = (*flask_run, "--host", ALL_INTERFACES, "--port", str(WEB_PORT))
+        return _wsgi_start(plan, names, module) or _development_server(
+            plan, "python -m flask run, Flask's", dev, module
         )
+    return _script_start(plan)
+
+
+def _wsgi_start(plan: BuildPlan, names: set[str], module: str) -> tuple[str, ...]:
+    """The start command of the first production WSGI server the project declares."""
+    server = next((s for s in WSGI_SERVERS if s in names), None)
+    if server is None:
+        return ()
+    plan.decide("server", server, _dependency_file(plan))
+    return _wsgi_command(server, module)
+
+
+def _wsgi_command(server: str, module: str) -> tuple[str, ...]:
+    address = f"{ALL_INTERFACES}:{WEB_PORT}"
+    if server == "gunicorn":
+        return ("gunicorn", "--bind", address, module)
+    if server == "waitress":
+        return ("waitress-serve", f"--listen={address}", module)
+    return (
+        "uvicorn",
+        "--interface",
+        "wsgi",
+        "--host",
+        ALL_INTERFACES,
+        "--port",
+        str(WEB_PORT),
+        module,
+    )
+
+
+def _development_server(
+    plan: BuildPlan, whose: str, command: tuple[str, ...], module: str
+) -> tuple[str, ...]:
+    """The framework's own server, with a note saying so and how to switch."""
+    file = _dependency_file(plan)
+    servers = f"{', '.join(WSGI_SERVERS[:-1])} or {WSGI_SERVERS[-1]}"
+    plan.warn(
+        "server",
+        f"{whose} development server, not meant for production: {file} declares no {servers};"
+        f" to switch, add gunicorn to {file} and generate again (the start command becomes"
+        f" `{' '.join(_wsgi_command('gunicorn', module))}`)",
+        file,
+    )
+    return command
+
+
+def _script_start(plan: BuildPlan) -> tuple[str, ...]:
     script = _first_py(plan.directory, ("main.py", "app.py", "__main__.py", "cli.py"))
     plan.decide("start command", f"python {script}", script)
+    _script_port(plan, script)
     return ("python", script)
 
 
-def _django_start(plan: BuildPlan, names: set[str], port: str) -> tuple[str, ...]:
+def _script_port(plan: BuildPlan, script: str) -> None:
+    """A plain server's port, where no framework decides: from its entry module."""
+    path = plan.directory / script
+    if not path.is_file():
+        return
+    for match in _PY_PORT.finditer(path.read_text(errors="replace")):
+        port = int(next(group for group in match.groups() if group))
+        if 0 < port <= MAX_PORT:
+            plan.port = port
+            plan.decide("port", str(port), script)
+            return
+
+
+def _django_start(plan: BuildPlan, names: set[str]) -> tuple[str, ...]:
     wsgi = next(plan.directory.glob("*/wsgi.py"), None)
-    if wsgi is not None and "gunicorn" in names:
-        module = f"{wsgi.parent.name}.wsgi"
+    module = f"{wsgi.parent.name}.wsgi:application" if wsgi else "<project>.wsgi:application"
+    if wsgi is not None:
         plan.decide("application", module, str(wsgi.relative_to(plan.directory)))
-        return ("gunicorn", "--bind", f"{ALL_INTERFACES}:{port}", module)
+        started = _wsgi_start(plan, names, module)
+        if started:
+            return started
     plan.decide("start command", "manage.py runserver", "manage.py")
-    return ("python", "manage.py", "runserver", f"{ALL_INTERFACES}:{port}")
+    runserver = ("python", "manage.py", "runserver", f"{ALL_INTERFACES}:{WEB_PORT}")
+    return _development_server(plan, "manage.py runserver, Django's", runserver, module)
 
 
 def _app_module(root: Path, framework: str) -> tuple[str, str]:

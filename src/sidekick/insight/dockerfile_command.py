@@ -84,6 +84,8 @@ def _show(
         return
     if not request.write:
         out.write(generated.dockerfile + "\n# --- .dockerignore\n" + generated.dockerignore)
+    for note in plan.notes:
+        out.write(f"note: {note}\n")
     if result is not None:
         out.write(_result_text(result) + "\n")
     if wrote:

@@ -38,9 +38,13 @@ def directory_problem(config: Config, project: Project) -> str | None:
     directory = config.project_directory(project.name, project.directory)
     if directory is None:
         return NO_DIRECTORY
-    if not directory.is_dir():
-        return absent_directory(directory)
-    return None
+    if directory.is_dir():
+        return None
+    root = config.projects_root
+    if root is not None and directory.is_relative_to(root) and not root.is_dir():
+        # Every project under it is missing: name the one setting that would fix them all.
+        return f"projects_root: {absent_directory(root)}"
+    return absent_directory(directory)
 
 
 def would_start(project: Project) -> bool:

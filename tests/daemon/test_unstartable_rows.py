@@ -214,3 +214,15 @@ def test_the_daemon_in_the_container_blocks_a_host_path_with_the_mount_on_the_ro
     assert row.status is P.BLOCKED
     assert "/home/me/code/api does not exist in the container" in row.last_update
     assert "mounted at /projects" in row.last_update
+
+
+def test_the_daemon_names_projects_root_when_the_root_itself_does_not_exist(
+    tmp_path: Path, worlds: list[World]
+) -> None:
+    made = make_world(tmp_path, [], PROMPTED, rows=["api,1,Pending,,,do it,,no,"])
+    worlds.append(made)
+    made.config_path.write_text(made.config_path.read_text() + "projects_root: /nonexistent\n")
+    Daemon(made.config()).run_once()
+    row = made.rows()["api"]
+    assert row.status is P.BLOCKED
+    assert row.last_update.endswith("projects_root: directory /nonexistent does not exist")

@@ -106,8 +106,11 @@ def test_rollback_returns_to_the_previous_release_behind_the_health_gate(
     assert result.returncode == 0, result.stderr
     assert prod_app.version() == "2"
     assert _releases(prod_app) == [("r2", "rolled-back"), ("r1", "live")]
-    later = prod_app.sidekick("rollback", prod_app.name, "r2", "--yes")
-    assert later.returncode == 2 and "r2 is not a release before the live r1" in later.stderr
+    same = prod_app.sidekick("rollback", prod_app.name, "r1", "--yes")
+    assert same.returncode == 2 and "r1 is what production runs now" in same.stderr
+    unknown = prod_app.sidekick("rollback", prod_app.name, "r9", "--yes")
+    assert unknown.returncode == 2 and "there is no release r9" in unknown.stderr
+    assert prod_app.version() == "2"
     result = prod_app.sidekick("rollback", prod_app.name, "r0", "--yes")
     assert result.returncode == 0, result.stderr
     assert prod_app.version() == "1"
@@ -120,6 +123,14 @@ def test_dirty_workspace_and_dry_run_change_nothing_and_are_audited(prod_app: Pr
     (prod_app.workspace / "VERSION").write_text("9\n")
     refused = prod_app.sidekick("deploy", prod_app.name, "--yes")
     assert refused.returncode == 2 and "uncommitted changes (VERSION)" in refused.stderr
+    # A dry run still shows the plan, and says (exit code too) the deploy would be refused.
+    dry = prod_app.sidekick("deploy", prod_app.name, "--dry-run")
+    assert dry.returncode == 2
+    assert "files: 0 added, 1 changed, 0 deleted" in dry.stdout and "~ VERSION" in dry.stdout
+    assert "dry run: the deploy would be refused: the workspace has uncommitted" in dry.stderr
+    dry_json = json.loads(prod_app.sidekick("deploy", prod_app.name, "--dry-run", "--json").stdout)
+    assert dry_json["exit"] == 2 and dry_json["plan"]["changed"] == ["VERSION"]
+    assert "would be refused" in dry_json["detail"]
     prod_app.commit("nine")
     plan = prod_app.sidekick("deploy", prod_app.name, "--dry-run", "--json")
     assert plan.returncode == 0, plan.stderr
@@ -127,7 +138,13 @@ def test_dirty_workspace_and_dry_run_change_nothing_and_are_audited(prod_app: Pr
     unconfirmed = prod_app.sidekick("deploy", prod_app.name)
     assert unconfirmed.returncode == 2 and "no terminal" in unconfirmed.stderr
     assert _snapshot(prod_app.production) == before and prod_app.version() == "1"
-    assert [outcome for _, outcome in _audit(prod_app)] == ["refused", "planned", "refused"]
+    assert [outcome for _, outcome in _audit(prod_app)] == [
+        "refused",
+        "planned",
+        "planned, would be refused",
+        "planned, would be refused",
+        "refused",
+    ]
     assert SECRET not in plan.stdout + refused.stderr
 
 
@@ -225,18 +242,150 @@ def test_releases_beyond_keep_lose_their_backup_and_image_tags_and_the_kept_roll
     assert prod_app.sidekick("deploy", prod_app.name, "--yes").returncode == 0
     # r4 failed and was rolled back: it holds no place, so r3 is kept with r5.
     home = prod_app.root / "state" / "production" / "shop"
-    assert sorted(p.name for p in home.iterdir() if p.is_dir()) == ["r3", "r5"]
-    assert _release_tags(prod_app) == {"latest", "sidekick-before-r3", "sidekick-before-r5"}
+    assert sorted(p.name for p in home.iterdir() if p.is_dir()) == ["objects", "r3", "r5"]
+    assert _release_tags(prod_app) == {"latest", "sidekick-r3", "sidekick-r5"}
     assert prod_app.sidekick("rollback", prod_app.name, "--yes").returncode == 0
     assert prod_app.version() == "4"
-    back = prod_app.sidekick("rollback", prod_app.name, "r2", "--yes")
-    assert back.returncode == 0, back.stderr
-    assert prod_app.version() == "3"
-    assert (prod_app.production / "VERSION").read_text() == "3\n"
-    # r1 and r2 were pruned: going back past them is refused, and nothing moves.
-    gone = prod_app.sidekick("rollback", prod_app.name, "r0", "--yes")
-    assert gone.returncode == 1
-    assert "the backup of r2 is gone (deploy.keep)" in gone.stderr
-    assert prod_app.version() == "3"
+    # r0 to r2 were pruned: going back to them is refused, and nothing moves.
+    for gone_to in ("r2", "r0"):
+        gone = prod_app.sidekick("rollback", prod_app.name, gone_to, "--yes")
+        assert gone.returncode == 2
+        assert (
+            f"{gone_to}'s files and images are no longer kept (deploy.keep is 2; kept: r3, r5)"
+            in gone.stderr
+        )
+    failed = prod_app.sidekick("rollback", prod_app.name, "r4", "--yes")
+    assert failed.returncode == 2 and "r4 never went live" in failed.stderr
+    assert prod_app.version() == "4"
+    assert (prod_app.production / "VERSION").read_text() == "4\n"
+    # r5, rolled back but kept, comes back whole.
+    forward = prod_app.sidekick("rollback", prod_app.name, "r5", "--yes")
+    assert forward.returncode == 0, forward.stderr
+    assert prod_app.version() == "5"
     (status,) = prod_app.status_json()
     assert status["containers"][0]["health"] == "healthy"
+
+
+def _web_image(app: ProdApp) -> str:
+    """The id of the image the web container runs."""
+    (container,) = app.compose("ps", "-q", "web").stdout.split()
+    client = docker.from_env()
+    try:
+        return str(client.containers.get(container).attrs["Image"])
+    finally:
+        client.close()
+
+
+def _served_release(app: ProdApp) -> str:
+    (status,) = app.status_json()
+    return status["containers"][0]["release"]
+
+
+def test_a_named_release_rolled_back_before_comes_back_with_its_own_files_and_image(
+    prod_app: ProdApp,
+) -> None:
+    """The sequence of issue 11: deploy v2 (r1), roll back (r0), deploy v3 (r2), then roll
+    back to r1 by name: r1's own files and image, not r2's backup (which holds r0's)."""
+    _change(prod_app, "2")
+    assert prod_app.sidekick("deploy", prod_app.name, "--yes").returncode == 0
+    at_r1, image_r1 = _snapshot(prod_app.production), _web_image(prod_app)
+    assert prod_app.version() == "2"
+    assert prod_app.sidekick("rollback", prod_app.name, "--yes").returncode == 0
+    assert prod_app.version() == "1"
+    _change(prod_app, "3")
+    assert prod_app.sidekick("deploy", prod_app.name, "--yes").returncode == 0
+    assert prod_app.version() == "3"
+    result = prod_app.sidekick("rollback", prod_app.name, "r1", "--yes")
+    assert result.returncode == 0, result.stderr
+    assert "back on r1: 1 container(s) healthy" in result.stdout
+    # No smoke check is configured: the answer says nothing about smoke checks.
+    assert "smoke" not in result.stdout + result.stderr
+    assert prod_app.version() == "2"
+    assert _snapshot(prod_app.production) == at_r1
+    assert _web_image(prod_app) == image_r1
+    assert _served_release(prod_app) == "r1"
+    assert _releases(prod_app) == [("r2", "rolled-back"), ("r1", "live")]
+    # And on to r0 and back to r2, each whole.
+    assert prod_app.sidekick("rollback", prod_app.name, "--yes").returncode == 0
+    assert prod_app.version() == "1"
+    assert (prod_app.production / "VERSION").read_text() == "1\n"
+    assert prod_app.sidekick("rollback", prod_app.name, "r2", "--yes").returncode == 0
+    assert prod_app.version() == "3"
+    assert (prod_app.production / "VERSION").read_text() == "3\n"
+    assert _served_release(prod_app) == "r2"
+
+
+def test_files_a_later_release_added_or_deleted_are_put_back_as_the_named_release_had_them(
+    prod_app: ProdApp,
+) -> None:
+    config = prod_app.config.read_text() + "        delete: true\n"
+    prod_app.config.write_text(config)
+    initial = _snapshot(prod_app.production)
+    (prod_app.workspace / "notes.txt").write_text("notes of r1\n")
+    (prod_app.workspace / "run.sh").write_text("#!/bin/sh\n")
+    (prod_app.workspace / "run.sh").chmod(0o755)
+    _change(prod_app, "2")
+    assert prod_app.sidekick("deploy", prod_app.name, "--yes").returncode == 0
+    at_r1 = _snapshot(prod_app.production)
+    (prod_app.workspace / "notes.txt").unlink()
+    (prod_app.workspace / "later.txt").write_text("added by r2\n")
+    _change(prod_app, "3")
+    assert prod_app.sidekick("deploy", prod_app.name, "--yes").returncode == 0
+    assert not (prod_app.production / "notes.txt").exists()
+    assert prod_app.sidekick("rollback", prod_app.name, "r0", "--yes").returncode == 0
+    assert _snapshot(prod_app.production) == initial
+    result = prod_app.sidekick("rollback", prod_app.name, "r1", "--yes")
+    assert result.returncode == 0, result.stderr
+    assert _snapshot(prod_app.production) == at_r1
+    assert (prod_app.production / "run.sh").stat().st_mode & 0o777 == 0o755
+    assert not (prod_app.production / "later.txt").exists()
+    assert prod_app.version() == "2"
+
+
+def test_a_rollback_that_fails_its_gate_goes_back_to_what_ran_before(prod_app: ProdApp) -> None:
+    for version in ("2", "3"):
+        _change(prod_app, version)
+        assert prod_app.sidekick("deploy", prod_app.name, "--yes").returncode == 0
+    at_r2 = _snapshot(prod_app.production)
+    port = prod_app.port()
+    smoke = f"        smoke:\n          - {{url: 'http://127.0.0.1:{port}/missing'}}\n"
+    prod_app.config.write_text(prod_app.config.read_text() + smoke)
+    result = prod_app.sidekick("rollback", prod_app.name, "r1", "--yes")
+    assert result.returncode == 1
+    assert "rollback to r1 failed: smoke check" in result.stderr
+    assert "HTTP 404: not found; production runs r2 again" in result.stderr
+    assert prod_app.version() == "3"
+    assert _snapshot(prod_app.production) == at_r2
+    assert _releases(prod_app) == [("r2", "live"), ("r1", "superseded")]
+    assert _audit(prod_app)[0] == ("rollback r1", "failed")
+
+
+def test_a_failed_health_probe_is_one_line_in_the_reason_and_whole_in_the_audit_log(
+    prod_app: ProdApp,
+) -> None:
+    prod_app.config.write_text(
+        prod_app.config.read_text().replace("wait_timeout: 30", "wait_timeout: 5")
+    )
+    # A probe that dies with a traceback, as most do: its last line says what went wrong.
+    (prod_app.workspace / "probe.py").write_text(
+        "import urllib.request\n"
+        "def probe(url):\n"
+        "    return urllib.request.urlopen(url, timeout=1)\n"
+        "probe('http://127.0.0.1:8000/health')\n\n"
+    )
+    _change(prod_app, "8", health="broken")
+    result = prod_app.sidekick("deploy", prod_app.name, "--yes")
+    assert result.returncode == 1
+    (reason,) = [line for line in result.stderr.splitlines() if "r1 failed" in line]
+    probe = "last probe: urllib.error.HTTPError: HTTP Error 500: Internal Server Error;"
+    assert probe in reason
+    assert "Traceback" not in reason and len(reason) < 400
+    with ProductionStore(prod_app.root / "state" / "sidekick.db") as store:
+        (release,) = store.releases(prod_app.name)
+        entry = store.audit_log(prod_app.name)[0]
+    assert "Traceback" not in release.detail and "\n" not in release.detail
+    first, _, output = entry.detail.partition("\n")
+    assert first == reason
+    assert "Traceback (most recent call last)" in output and "line 4, in <module>" in output
+    history = prod_app.sidekick("history", prod_app.name)
+    assert "Traceback" not in history.stdout

@@ -39,7 +39,7 @@ def test_restart_with_yes_restarts_and_waits_until_healthy(prod_app: ProdApp) ->
     before = _started_at(prod_app)
     result = prod_app.sidekick("restart", prod_app.name, "web", "--yes", "--json")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["detail"] == "0 smoke check(s) passed"
+    assert json.loads(result.stdout)["detail"] == "1 container(s) healthy"
     assert _started_at(prod_app) != before
     (project,) = prod_app.status_json()
     assert project["containers"][0]["health"] == "healthy"

@@ -52,7 +52,7 @@ def test_a_confirmed_restart_is_carried_out_by_the_daemon_in_a_worker_and_answer
     wait_until(lambda: requests.recent()[0].state != RUNNING, timeout=90, what="the answer")
     (answered,) = requests.recent()
     assert answered.state == "done", answered.answer
-    assert answered.answer.endswith("0 smoke check(s) passed")
+    assert answered.answer.endswith("1 container(s) healthy")
     assert _started_at(prod_app) != before
     with ProductionStore(world.state / "sidekick.db") as store:
         entry = store.audit_log("Shop")[0]

@@ -13,7 +13,7 @@ from sidekick.containers.engine import ContainerEngine
 from sidekick.production.audit import Action
 from sidekick.production.commands import Handler, _config, _db, _print_json
 from sidekick.production.confirm import confirmed
-from sidekick.production.deploy import DEPLOYED, REFUSED, Deployer, Outcome
+from sidekick.production.deploy import DEPLOYED, REFUSED, Deployer, DeployPlan, Outcome
 from sidekick.production.errors import DeployLocked, ProductionError
 from sidekick.production.restart import NO_TERMINAL, restart
 from sidekick.production.row_note import note_on_row
@@ -65,7 +65,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 def _deploy(args: argparse.Namespace, config: Config, chosen: Target, deployer: Deployer) -> int:
     action = Action(deployer.store, chosen.name, "deploy --dry-run" if args.dry_run else "deploy")
     why = deployer.refusal(_agent_running(config, chosen.name))
-    if why is not None:
+    if why is not None and not args.dry_run:
         return _refuse(action, why)
     try:
         # A dry run changes nothing, an interrupted deploy's files included.
@@ -76,12 +76,22 @@ def _deploy(args: argparse.Namespace, config: Config, chosen: Target, deployer: 
     action.plan = json.dumps(plan.to_dict())
     if not args.json:
         print(f"{chosen.name}: deploy plan", *plan.lines(), sep="\n")
-    if plan.files.empty or args.dry_run:
-        action.record("planned" if args.dry_run else "nothing to deploy")
-        _say(
-            args,
-            Outcome(DEPLOYED, "nothing to deploy" if plan.files.empty else "dry run", plan=plan),
-        )
+    if args.dry_run:
+        return _dry_run(args, action, plan, why)
+    return _confirm_and_deploy(args, config, deployer, action, plan)
+
+
+def _confirm_and_deploy(
+    args: argparse.Namespace,
+    config: Config,
+    deployer: Deployer,
+    action: Action,
+    plan: DeployPlan,
+) -> int:
+    chosen = deployer.target
+    if plan.files.empty:
+        action.record("nothing to deploy")
+        _say(args, Outcome(DEPLOYED, "nothing to deploy", plan=plan))
         return DEPLOYED
     answer = confirmed(f"Deploy {plan.files.count} file change(s) to {chosen.name}?", yes=args.yes)
     if not answer:
@@ -96,6 +106,21 @@ def _deploy(args: argparse.Namespace, config: Config, chosen: Target, deployer: 
         _note(config, chosen.name, f"deployed {outcome.release}")
     _say(args, outcome)
     return outcome.code
+
+
+def _dry_run(args: argparse.Namespace, action: Action, plan: DeployPlan, why: str | None) -> int:
+    """The plan, and whether the deploy itself would be refused now (the exit code too)."""
+    if why is None:
+        action.record("planned")
+        _say(
+            args,
+            Outcome(DEPLOYED, "nothing to deploy" if plan.files.empty else "dry run", plan=plan),
+        )
+        return DEPLOYED
+    detail = f"dry run: the deploy would be refused: {why}"
+    action.record("planned, would be refused", why)
+    _say(args, Outcome(REFUSED, detail, plan=plan))
+    return REFUSED
 
 
 def _refuse(action: Action, why: str) -> int:

@@ -172,8 +172,8 @@ def cmd_history(args: argparse.Namespace) -> int:
         print(f"  {r.name:<5} {_when(r.created_at)}  {r.state:<11} {commit:<10}  {r.detail}")
     print(f"{args.project}: audit log")
     for a in audit:
-        took = f"{a.seconds:.1f}s"
-        print(f"  {_when(a.at)}  {a.who:<10} {a.action:<16} {a.outcome:<12} {took:>7}  {a.detail}")
+        took, reason = f"{a.seconds:.1f}s", a.detail.partition("\n")[0]  # --json has it whole
+        print(f"  {_when(a.at)}  {a.who:<10} {a.action:<16} {a.outcome:<12} {took:>7}  {reason}")
     return 0
 
 

@@ -8,6 +8,11 @@ smoke checks. Any failure undoes it: files restored from the backup, the previou
 images tagged back, ``up -d`` again and health awaited. A deploy killed midway
 leaves its release ``deploying`` with its journal; the next deploy or rollback,
 once it holds the lock, undoes it first.
+
+A release that goes live keeps a snapshot of its own files and images
+(:mod:`sidekick.production.snapshots`); a rollback to a named release restores that
+snapshot, journaled as a deploy is, so a rollback that fails its health gate (or is
+killed) goes back to what ran before it.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import logging
 import shutil
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -27,18 +33,32 @@ from sidekick.production.audit import Action
 from sidekick.production.compose import ComposeFailed, run_compose
 from sidekick.production.errors import ProductionError
 from sidekick.production.files import FilePlan, dirty, git_commit, is_git, plan_files
-from sidekick.production.health import Verdict, smoke, wait_healthy
-from sidekick.production.journal import Journal, apply_files, back_up, restore_files
+from sidekick.production.health import Verdict, gate, wait_healthy
+from sidekick.production.journal import Journal, apply_files, back_up, discard, restore_files
 from sidekick.production.lock import deploy_lock
 from sidekick.production.secrets import redactor
 from sidekick.production.settings import ComposeProject, read_compose_builds
-from sidekick.production.store import LIVE, ROLLED_BACK, ProductionStore, Release
+from sidekick.production.snapshots import (
+    RELEASE_TAG,
+    Snapshot,
+    apply_snapshot,
+    collect,
+    drop,
+    managed,
+    numbers,
+    remove_if_empty,
+    restore_plan,
+    take,
+)
+from sidekick.production.store import DEPLOYING, LIVE, ROLLED_BACK, ProductionStore, Release
 from sidekick.production.target import Target
 
 logger = logging.getLogger(__name__)
 
 DEPLOYED, FAILED, REFUSED = 0, 1, 2
 BEFORE_TAG = "sidekick-before-r{number}"
+# Where a rollback journals what it changes, so a failed or killed one can be undone.
+ROLLBACK = "rollback"
 _ROLLBACK_OUTCOMES = {DEPLOYED: "rolled back", FAILED: "failed", REFUSED: "refused"}
 
 
@@ -85,6 +105,13 @@ class Outcome:
     plan: DeployPlan | None = None
     why: str = ""
     back_on: str = ""
+    # The whole output the one-line ``detail`` quotes the last line of (a probe's traceback).
+    output: str = ""
+
+    def report(self) -> str:
+        """For the audit log: the one-line detail, then the output a person reads it from."""
+        output = self.output.strip()
+        return f"{self.detail}\n{output}" if output else self.detail
 
 
 class Deployer:
@@ -153,7 +180,7 @@ class Deployer:
                 self.target.name, git_commit(self._workspace()), plan.files.manifest
             )
             outcome = self._release(release, plan)
-        action.record("deployed" if outcome.code == DEPLOYED else "rolled back", outcome.detail)
+        action.record("deployed" if outcome.code == DEPLOYED else "rolled back", outcome.report())
         return outcome
 
     def _release(self, release: Release, plan: DeployPlan) -> Outcome:
@@ -163,6 +190,11 @@ class Deployer:
             journal = self._prepare(where, release, plan)
             apply_files(self._workspace(), self.production, plan.files)
             verdict = self._start(build=bool(plan.rebuild))
+            if verdict.healthy:
+                files = plan.files
+                self._keep(
+                    take(self.home, release.number, self.production, files.deployed, files.kept)
+                )
         except (ComposeFailed, ContainerError, OSError) as exc:
             verdict = Verdict(False, str(exc))
         if verdict.healthy:
@@ -171,9 +203,11 @@ class Deployer:
             return Outcome(
                 DEPLOYED, f"{release.name} is live: {verdict.detail}", release.name, plan
             )
-        return self._undo_failed(where, release, journal, self.redact(verdict.detail), plan)
+        why, output = self.redact(verdict.detail), self.redact(verdict.output)
+        return self._undo_failed(where, release, journal, why, plan, output=output)
 
     def _prepare(self, where: Path, release: Release, plan: DeployPlan) -> Journal:
+        self._baseline(plan.files)
         journal = back_up(where, self.production, plan.files, release.number)
         journal.images = self._current_images()
         journal.write(where)
@@ -183,6 +217,23 @@ class Deployer:
             )
         self.store.set_images(self.target.name, release.number, journal.images)
         return journal
+
+    def _baseline(self, files: FilePlan) -> None:
+        """What production runs now, kept as the live release (r0 before the first deploy)
+        when no snapshot holds it yet, so a rollback can come back to it."""
+        live = self.store.live(self.target.name)
+        number = live.number if live else 0
+        if Snapshot.read(self.home, number) is None:
+            paths = (*files.deployed, *files.deleted)
+            self._keep(take(self.home, number, self.production, paths, files.kept))
+
+    def _keep(self, snapshot: Snapshot) -> None:
+        """The snapshot with the images running now, tagged so a later build keeps them."""
+        snapshot.images = self._current_images()
+        for reference, image_id in snapshot.images.items():
+            tag = RELEASE_TAG.format(number=snapshot.number)
+            self.scoped.tag(image_id, _repository(reference), tag)
+        snapshot.write(self.home)
 
     def _current_images(self) -> dict[str, str]:
         rows = self.target.select(self.scoped.list())
@@ -196,12 +247,17 @@ class Deployer:
         return self._gate()
 
     def _gate(self) -> Verdict:
-        deploy = self.target.settings.deploy
-        verdict = wait_healthy(self.target, self.scoped, (), deploy.wait_timeout)
-        return smoke(self.target, self.scoped, deploy.smoke) if verdict.healthy else verdict
+        return gate(self.target, self.scoped, (), self.target.settings.deploy.smoke)
 
     def _undo_failed(
-        self, where: Path, release: Release, journal: Journal, why: str, plan: DeployPlan
+        self,
+        where: Path,
+        release: Release,
+        journal: Journal,
+        why: str,
+        plan: DeployPlan,
+        *,
+        output: str = "",
     ) -> Outcome:
         back = self._undo(where, journal)
         previous = self.store.live(self.target.name)
@@ -209,11 +265,11 @@ class Deployer:
         state = "runs" if back.healthy else "was restored to, but is not healthy on,"
         detail = f"{release.name} failed: {why}; production {state} {name} again"
         self.store.finish(self.target.name, release.number, ROLLED_BACK, detail)
-        return Outcome(FAILED, detail, release.name, plan, why=why, back_on=name)
+        return Outcome(FAILED, detail, release.name, plan, why=why, back_on=name, output=output)
 
-    def _undo(self, where: Path, journal: Journal, *, smoke_too: bool = False) -> Verdict:
-        """Back to before the release; health awaited (the smoke checks only on request:
-        after a failed deploy they may be what failed, whatever runs)."""
+    def _undo(self, where: Path, journal: Journal) -> Verdict:
+        """Back to before the release; health awaited (not the smoke checks: after a failed
+        deploy they may be what failed, whatever runs)."""
         restore_files(where, self.production, journal)
         for reference, image_id in journal.images.items():
             self.scoped.tag(image_id, _repository(reference), _tag(reference))
@@ -221,17 +277,16 @@ class Deployer:
             run_compose(self.compose, "up", "-d", "--no-build", progress=self.progress)
         except ComposeFailed as exc:
             return Verdict(False, self.redact(str(exc)))
-        if smoke_too:
-            return self._gate()
         return wait_healthy(self.target, self.scoped, (), self.target.settings.deploy.wait_timeout)
 
     # --- after a crash, and on request ----------------------------------------------
 
     def recover(self, who: str) -> str | None:
-        """Undo a deploy that was killed midway (its release still says deploying)."""
+        """Undo a deploy (its release still says deploying) or a rollback killed midway."""
+        rollback = self._recover_rollback(who)
         unfinished = self.store.unfinished(self.target.name)
         if unfinished is None:
-            return None
+            return rollback
         where = self.home / unfinished.name
         journal = Journal.read(where) or Journal(unfinished.number)
         verdict = self._undo(where, journal)
@@ -239,6 +294,17 @@ class Deployer:
         self.store.finish(self.target.name, unfinished.number, ROLLED_BACK, detail)
         logger.warning("%s: %s", self.target.name, detail)
         return detail
+
+    def _recover_rollback(self, who: str) -> str | None:
+        where = self.home / ROLLBACK
+        journal = Journal.read(where)
+        if journal is None:
+            return None
+        verdict = self._undo(where, journal)
+        shutil.rmtree(where, ignore_errors=True)
+        detail = f"a rollback to r{journal.release} was interrupted; undone by {who}: "
+        logger.warning("%s: %s%s", self.target.name, detail, verdict.detail)
+        return detail + verdict.detail
 
     def rollback(self, action: Action, to: int | None = None) -> Outcome:
         with deploy_lock(self._lock_file(), self.target.name):
@@ -248,50 +314,131 @@ class Deployer:
                 if recovered is None or to is not None
                 else _recovered(recovered)
             )
-        action.record(_ROLLBACK_OUTCOMES[outcome.code], outcome.detail)
+            self._prune()
+        action.record(_ROLLBACK_OUTCOMES[outcome.code], outcome.report())
         return outcome
 
     def _roll_back(self, to: int | None) -> Outcome:
         releases = self.store.releases(self.target.name, limit=1000)
         current = next((r for r in releases if r.state == LIVE), None)
-        if current is None:
+        if to is not None:
+            goal = to
+        elif current is not None:
+            goal = previous_release(releases, current)
+        else:
             return Outcome(REFUSED, "no live release to roll back")
-        goal = to if to is not None else previous_release(releases, current)
-        if goal >= current.number or (goal and all(r.number != goal for r in releases)):
-            return Outcome(REFUSED, f"r{goal} is not a release before the live {current.name}")
-        # Newest first, each journal undoing its own release; undone ones are skipped.
-        undone = [
-            r for r in releases if goal < r.number <= current.number and r.state != ROLLED_BACK
-        ]
-        verdict = Verdict(True, "")
-        for release in undone:
-            journal = Journal.read(self.home / release.name)
-            if journal is None:
-                return Outcome(FAILED, f"the backup of {release.name} is gone (deploy.keep)")
-            verdict = self._undo(self.home / release.name, journal, smoke_too=True)
-            self.store.finish(
-                self.target.name, release.number, ROLLED_BACK, f"rolled back to r{goal}"
-            )
-        if goal > 0:
-            self.store.finish(self.target.name, goal, LIVE, verdict.detail)
-        code = DEPLOYED if verdict.healthy else FAILED
-        return Outcome(code, f"back on r{goal}: {verdict.detail}", f"r{goal}")
+        snapshot = Snapshot.read(self.home, goal)
+        why = self._unrestorable(goal, snapshot, releases, current)
+        if why is not None or snapshot is None:
+            return Outcome(REFUSED, why or f"r{goal} cannot be restored")
+        return self._restore(snapshot, releases, current)
+
+    def _unrestorable(
+        self,
+        goal: int,
+        snapshot: Snapshot | None,
+        releases: list[Release],
+        current: Release | None,
+    ) -> str | None:
+        """Why production cannot go back to release ``goal`` exactly, or None."""
+        if goal == (current.number if current else 0):
+            return f"r{goal} is what production runs now"
+        if goal and all(r.number != goal for r in releases):
+            return f"there is no release r{goal}"
+        if snapshot is None:
+            return self._not_kept(goal)
+        return self._missing_image(snapshot)
+
+    def _not_kept(self, goal: int) -> str:
+        kept = numbers(self.home)
+        if kept and min(kept) < goal:
+            return f"r{goal} never went live (its deploy was rolled back): nothing of it to restore"
+        shown = ", ".join(f"r{n}" for n in sorted(kept)) or "none"
+        keep = self.target.settings.deploy.keep
+        return (
+            f"r{goal}'s files and images are no longer kept (deploy.keep is {keep}; kept: {shown})"
+        )
+
+    def _missing_image(self, snapshot: Snapshot) -> str | None:
+        tag = RELEASE_TAG.format(number=snapshot.number)
+        for reference, image_id in sorted(snapshot.images.items()):
+            if self.scoped.image_id(f"{_repository(reference)}:{tag}") != image_id:
+                return f"the image {reference} of {snapshot.name} ({image_id[:19]}) is gone"
+        return None
+
+    def _restore(
+        self, snapshot: Snapshot, releases: list[Release], current: Release | None
+    ) -> Outcome:
+        """Production's files and images as ``snapshot`` holds them, behind the health gate
+        and the smoke checks; journaled first, so a failure goes back to what ran before."""
+        where = self.home / ROLLBACK
+        shutil.rmtree(where, ignore_errors=True)
+        plan = restore_plan(snapshot, self.production, managed(self.home))
+        journal = back_up(where, self.production, plan, snapshot.number)
+        journal.images = self._current_images()
+        journal.write(where)
+        try:
+            apply_snapshot(self.home, snapshot, self.production, plan)
+            for reference, image_id in snapshot.images.items():
+                self.scoped.tag(image_id, _repository(reference), _tag(reference))
+            verdict = self._start(build=False)
+        except (ComposeFailed, ContainerError, OSError) as exc:
+            verdict = Verdict(False, str(exc))
+        if verdict.healthy:
+            self._went_back(snapshot, releases, current, verdict.detail)
+            outcome = Outcome(DEPLOYED, f"back on {snapshot.name}: {verdict.detail}", snapshot.name)
+        else:
+            outcome = self._undo_rollback(where, journal, snapshot, current, verdict)
+        shutil.rmtree(where, ignore_errors=True)
+        return outcome
+
+    def _went_back(
+        self, snapshot: Snapshot, releases: list[Release], current: Release | None, detail: str
+    ) -> None:
+        """The releases gone back over are rolled back (a later rollback skips them)."""
+        newest = current.number if current else 0
+        for release in releases:
+            if snapshot.number < release.number <= newest and release.state != ROLLED_BACK:
+                self.store.finish(
+                    self.target.name, release.number, ROLLED_BACK, f"rolled back to {snapshot.name}"
+                )
+        if snapshot.number > 0:
+            self.store.finish(self.target.name, snapshot.number, LIVE, detail)
+
+    def _undo_rollback(
+        self,
+        where: Path,
+        journal: Journal,
+        snapshot: Snapshot,
+        current: Release | None,
+        verdict: Verdict,
+    ) -> Outcome:
+        back = self._undo(where, journal)
+        name = current.name if current else "the release before it"
+        state = "runs" if back.healthy else "was restored to, but is not healthy on,"
+        why = self.redact(verdict.detail)
+        detail = f"rollback to {snapshot.name} failed: {why}; production {state} {name} again"
+        output = self.redact(verdict.output)
+        return Outcome(FAILED, detail, snapshot.name, why=why, back_on=name, output=output)
 
     def _prune(self) -> None:
-        """Past the newest ``keep`` releases a rollback can undo, a release loses its backup
-        and before-tags; so does every rolled-back one, which a rollback skips: failed
-        deploys never push a healthy release's backup out."""
+        """Past the newest ``keep`` snapshots, a release loses its snapshot and release tags;
+        a finished release its journal and before-tags (only an unfinished one needs them)."""
         keep = self.target.settings.deploy.keep
-        releases = self.store.releases(self.target.name, limit=1000)
-        standing = [r for r in releases if r.state != ROLLED_BACK]
-        for release in standing[keep:] + [r for r in releases if r.state == ROLLED_BACK]:
+        for number in numbers(self.home)[keep:]:
+            snapshot = Snapshot.read(self.home, number)
+            self._untag(snapshot.images if snapshot else {}, RELEASE_TAG.format(number=number))
+            drop(self.home, number)
+        for release in self.store.releases(self.target.name, limit=1000):
             where = self.home / release.name
-            if where.exists():
-                shutil.rmtree(where, ignore_errors=True)
-                for reference in release.images:
-                    self.scoped.untag(
-                        f"{_repository(reference)}:{BEFORE_TAG.format(number=release.number)}"
-                    )
+            if release.state != DEPLOYING and discard(where):
+                self._untag(release.images, BEFORE_TAG.format(number=release.number))
+                remove_if_empty(where)
+        collect(self.home)
+
+    def _untag(self, images: Mapping[str, str], tag: str) -> None:
+        for reference in images:
+            self.scoped.untag(f"{_repository(reference)}:{tag}")
 
 
 def deploy_plan(target: Target) -> DeployPlan:

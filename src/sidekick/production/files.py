@@ -33,6 +33,8 @@ class FilePlan:
     deleted: tuple[str, ...]
     kept: tuple[str, ...]
     manifest: str
+    # Every workspace file the deploy manages, unchanged ones included (what a release holds).
+    deployed: tuple[str, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -64,6 +66,7 @@ def plan_files(
         tuple(gone) if delete else (),
         () if delete else tuple(gone),
         manifest(workspace, sorted(source)),
+        tuple(sorted(source)),
     )
 
 
@@ -178,7 +181,7 @@ def manifest(workspace: Path, paths: list[str]) -> str:
     """One hash of every deployed file's path and content."""
     digest = hashlib.sha256()
     for path in paths:
-        digest.update(path.encode() + b"\0" + _hash(workspace / path).encode() + b"\n")
+        digest.update(path.encode() + b"\0" + content_hash(workspace / path).encode() + b"\n")
     return digest.hexdigest()
 
 
@@ -235,10 +238,10 @@ def _walk(root: Path, rules: Rules) -> Iterator[str]:
 def _differs(one: Path, other: Path) -> bool:
     if one.stat().st_size != other.stat().st_size:
         return True
-    return _hash(one) != _hash(other)
+    return content_hash(one) != content_hash(other)
 
 
-def _hash(path: Path) -> str:
+def content_hash(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as stream:
         while block := stream.read(_BLOCK):

@@ -27,10 +27,21 @@ logger = logging.getLogger(__name__)
 POLL = 0.25
 
 
+REASON_LIMIT = 200
+
+
 @dataclass(frozen=True)
 class Verdict:
+    """``detail`` is one bounded line; ``output`` the whole probe output it was cut from."""
+
     healthy: bool
     detail: str
+    output: str = ""
+
+    def report(self) -> str:
+        """For the audit log: the reason, then the whole output a person reads it from."""
+        output = self.output.strip()
+        return f"{self.detail}\n{output}" if output and output != self.detail else self.detail
 
 
 def wait_healthy(
@@ -50,9 +61,8 @@ def wait_healthy(
         if problem is None:
             return Verdict(True, f"{len(rows)} container(s) healthy")
         if clock() >= deadline:
-            return Verdict(
-                False, f"health check timed out after {timeout:g} s: {_explain(scoped, problem)}"
-            )
+            why, output = _explain(scoped, problem)
+            return Verdict(False, f"health check timed out after {timeout:g} s: {why}", output)
         sleep(POLL)
 
 
@@ -72,13 +82,22 @@ def _healthy(info: ContainerInfo) -> bool:
     return info.state == "running" and health_of(info) in ("healthy", "")
 
 
-def _explain(scoped: ScopedEngine, problem: ContainerInfo | str) -> str:
+def _explain(scoped: ScopedEngine, problem: ContainerInfo | str) -> tuple[str, str]:
+    """The one-line reason and the last probe's whole output (a traceback is many lines:
+    its last one says what went wrong)."""
     if isinstance(problem, str):
-        return problem
+        return problem, ""
     health = health_of(problem) or "no health check"
     text = f"{problem.name} is {problem.state} ({health})"
-    probe = _last_probe(scoped, problem.name)
-    return f"{text}; last probe: {probe}" if probe else text
+    output = _last_probe(scoped, problem.name)
+    return (f"{text}; last probe: {last_line(output)}" if output.strip() else text), output
+
+
+def last_line(output: str, limit: int = REASON_LIMIT) -> str:
+    """The output's last non-empty line, its spaces squeezed, cut to ``limit`` characters."""
+    lines = [" ".join(line.split()) for line in output.splitlines()]
+    line = next((line for line in reversed(lines) if line), "")
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def _last_probe(scoped: ScopedEngine, name: str) -> str:
@@ -87,7 +106,18 @@ def _last_probe(scoped: ScopedEngine, name: str) -> str:
     except ContainerError:
         return ""
     probes = ((raw.get("State") or {}).get("Health") or {}).get("Log") or []
-    return " ".join(str(probes[-1].get("Output", "")).split()) if probes else ""
+    return str(probes[-1].get("Output", "")) if probes else ""
+
+
+def gate(
+    target: Target, scoped: ScopedEngine, services: tuple[str, ...], checks: tuple[SmokeCheck, ...]
+) -> Verdict:
+    """Healthy within ``wait_timeout``, then the smoke checks (when any is configured)."""
+    verdict = wait_healthy(target, scoped, services, target.settings.deploy.wait_timeout)
+    if not verdict.healthy or not checks:
+        return verdict
+    smoked = smoke(target, scoped, checks)
+    return Verdict(True, f"{verdict.detail}, {smoked.detail}") if smoked.healthy else smoked
 
 
 def smoke(target: Target, scoped: ScopedEngine, checks: tuple[SmokeCheck, ...]) -> Verdict:
@@ -95,7 +125,8 @@ def smoke(target: Target, scoped: ScopedEngine, checks: tuple[SmokeCheck, ...]) 
     for check in checks:
         verdict = _url(check) if check.url else _command(target, scoped, check)
         if not verdict.healthy:
-            return Verdict(False, f"smoke check {check.describe()} failed: {verdict.detail}")
+            why = f"smoke check {check.describe()} failed: {verdict.detail}"
+            return Verdict(False, why, verdict.output)
     return Verdict(True, f"{len(checks)} smoke check(s) passed")
 
 
@@ -106,13 +137,14 @@ def _url(check: SmokeCheck) -> Verdict:
         with urllib.request.urlopen(check.url, timeout=check.timeout) as answer:  # noqa: S310
             return Verdict(200 <= answer.status < 300, f"HTTP {answer.status}")
     except urllib.error.HTTPError as exc:
-        return Verdict(False, f"HTTP {exc.code}: {_body(exc)}")
+        body = _body(exc)
+        return Verdict(False, f"HTTP {exc.code}: {last_line(body)}", body)
     except OSError as exc:
         return Verdict(False, str(exc))
 
 
 def _body(exc: urllib.error.HTTPError) -> str:
-    return " ".join(exc.read(500).decode("utf-8", "replace").split())
+    return exc.read(4000).decode("utf-8", "replace")
 
 
 def _command(target: Target, scoped: ScopedEngine, check: SmokeCheck) -> Verdict:
@@ -121,5 +153,5 @@ def _command(target: Target, scoped: ScopedEngine, check: SmokeCheck) -> Verdict
     if not rows:
         return Verdict(False, f"no running container of {check.service}")
     result = scoped.exec(rows[0].name, check.command)
-    output = " ".join(result.output.split())[-500:]
-    return Verdict(result.exit_code == 0, f"exit {result.exit_code}: {output}")
+    detail = f"exit {result.exit_code}: {last_line(result.output)}"
+    return Verdict(result.exit_code == 0, detail, result.output)

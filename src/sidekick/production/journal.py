@@ -52,6 +52,14 @@ def back_up(directory: Path, production: Path, plan: FilePlan, release: int) -> 
     return journal
 
 
+def discard(directory: Path) -> bool:
+    """Drop a finished release's journal and backup; True when there was one."""
+    had = (directory / JOURNAL).exists() or (directory / BACKUP).exists()
+    shutil.rmtree(directory / BACKUP, ignore_errors=True)
+    (directory / JOURNAL).unlink(missing_ok=True)
+    return had
+
+
 def apply_files(workspace: Path, production: Path, plan: FilePlan) -> None:
     for path in plan.copied():
         copy_atomic(workspace / path, production / path)

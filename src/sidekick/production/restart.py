@@ -10,7 +10,7 @@ from sidekick.containers.records import ContainerInfo
 from sidekick.containers.scope import ScopedEngine, service_of
 from sidekick.production.audit import Action
 from sidekick.production.errors import ProductionError
-from sidekick.production.health import Verdict, smoke, wait_healthy
+from sidekick.production.health import gate
 from sidekick.production.target import Target
 
 logger = logging.getLogger(__name__)
@@ -51,19 +51,12 @@ def restart(
     names = tuple(r.name for r in rows)
     for name in names:
         scoped.restart(name)
-    verdict = _healthy_again(target, scoped, tuple(sorted({service_of(r) for r in rows})))
-    action.record("healthy" if verdict.healthy else "unhealthy", verdict.detail)
+    services = tuple(sorted({service_of(r) for r in rows}))
+    verdict = gate(target, scoped, services, target.settings.deploy.smoke)
+    action.record("healthy" if verdict.healthy else "unhealthy", verdict.report())
     return RestartOutcome(HEALTHY if verdict.healthy else UNHEALTHY, verdict.detail, names)
 
 
 def _refused(action: Action, why: str) -> RestartOutcome:
     action.record("refused", why)
     return RestartOutcome(REFUSED, why)
-
-
-def _healthy_again(target: Target, scoped: ScopedEngine, services: tuple[str, ...]) -> Verdict:
-    deploy = target.settings.deploy
-    verdict = wait_healthy(target, scoped, services, deploy.wait_timeout)
-    if not verdict.healthy:
-        return verdict
-    return smoke(target, scoped, deploy.smoke)

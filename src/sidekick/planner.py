@@ -160,6 +160,11 @@ def _starts(
     if taken:
         actions.extend(Hold(p.name, taken[p.key]) for p in candidates if p.key in taken)
         candidates = [p for p in candidates if p.key not in taken]
+    if given.no_next_action:
+        # Said whether or not a slot is free: only the person can lift it.
+        empty = given.no_next_action
+        actions.extend(Hold(p.name, NO_NEXT_ACTION, True) for p in candidates if p.name in empty)
+        candidates = [p for p in candidates if p.name not in empty]
     for index, project in enumerate(candidates):
         if slots <= 0:
             # With no slot free nothing else matters, and nothing more is looked up.
@@ -189,8 +194,6 @@ def _keys_taken(agents: Mapping[str, RunningAgent]) -> dict[str, str]:
 
 
 def _blocker(project: Project, given: PlanInput) -> Mark | Hold | None:
-    if project.name in given.no_next_action:
-        return Hold(project.name, NO_NEXT_ACTION, on_row=True)
     if project.name in given.missing_directories:
         return Mark(project.name, ProjectStatus.BLOCKED, given.missing_directories[project.name])
     if project.name in given.held:

@@ -4,14 +4,15 @@ daemon starts none of them, says why on the row once, and starts the others."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from sidekick.cli import main
 from sidekick.daemon import Daemon
-from sidekick.models import ProjectStatus
-from sidekick.planner import NO_NEXT_ACTION
+from sidekick.models import Project, ProjectStatus
+from sidekick.planner import NO_NEXT_ACTION, Hold, PlanInput, RunningAgent, Start, plan
 from sidekick.priorities.memory import InMemorySource
 from sidekick.row_checks import IMAGE_ENV, absent_directory
 from tests.daemon.world import HEADER, World, make_world
@@ -93,6 +94,23 @@ def test_a_profile_that_puts_the_next_action_in_its_command_needs_one(
     config = "agents:\n  echo:\n    command: [printf, '%s', '{next_action}']\n    claude: false\n"
     code, out, path = validate(tmp_path, capsys, config, ["p,1,Pending,,,\u3000,,no,echo"])
     assert code == 1 and f"{path}:2 [Next Action]: empty" in out
+
+
+def test_an_empty_next_action_takes_no_slot_and_is_said_whether_or_not_one_is_free() -> None:
+    now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    empty = Project("empty", 1, P.PENDING, position=0)
+    work = Project("work", 2, P.PENDING, next_action="go", position=1)
+    busy = Project("busy", 9, P.IN_PROGRESS, "sidekick-busy", next_action="go", position=2)
+    said = Hold("empty", NO_NEXT_ACTION, on_row=True)
+    unprompted = frozenset({"empty"})
+    free = plan(PlanInput([empty, work], {}, now, max_agents=1, no_next_action=unprompted))
+    assert said in free
+    assert [a.project.name for a in free if isinstance(a, Start)] == ["work"]
+    agents = {busy.key: RunningAgent(busy.key, busy.name)}
+    given = PlanInput([empty, busy], agents, now, max_agents=1, preempt=True)
+    full = plan(PlanInput(**{**given.__dict__, "no_next_action": unprompted}))
+    # Said with no slot free, and a row that cannot start preempts nobody.
+    assert full == [said]
 
 
 def world(tmp_path: Path, worlds: list[World], rows: list[str]) -> World:

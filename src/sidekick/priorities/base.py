@@ -187,9 +187,11 @@ _INVISIBLE = frozenset({"Cf", "Cc", "Zs", "Zl", "Zp"})
 
 def _parse_next_action(text: str) -> str:
     """The cell as typed, or "" when nothing in it can be seen."""
-    if any(unicodedata.category(char) not in _INVISIBLE for char in text):
+    # Cells come stripped, so the first character nearly always shows: one look per row
+    # (this runs for every row of a list of thousands on every read).
+    if not text or unicodedata.category(text[0]) not in _INVISIBLE:
         return text
-    return ""
+    return text if any(unicodedata.category(char) not in _INVISIBLE for char in text) else ""
 
 
 EMPTY_NEXT_ACTION = (

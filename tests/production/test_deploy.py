@@ -389,3 +389,53 @@ def test_a_failed_health_probe_is_one_line_in_the_reason_and_whole_in_the_audit_
     assert "Traceback (most recent call last)" in output and "line 4, in <module>" in output
     history = prod_app.sidekick("history", prod_app.name)
     assert "Traceback" not in history.stdout
+
+
+def _rolling_back(app: ProdApp, release: str) -> subprocess.Popen[bytes]:
+    argv = [sys.executable, "-m", "sidekick", "prod", "rollback", app.name, release, "--yes"]
+    return subprocess.Popen(
+        [*argv, "--config", str(app.config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=app.env(),
+    )
+
+
+def test_a_rollback_killed_midway_is_undone_by_the_next_command(prod_app: ProdApp) -> None:
+    for version in ("2", "3"):
+        _change(prod_app, version)
+        assert prod_app.sidekick("deploy", prod_app.name, "--yes").returncode == 0
+    at_r2 = _snapshot(prod_app.production)
+    journal = prod_app.root / "state" / "production" / "shop" / "rollback" / "journal.json"
+    victim = _rolling_back(prod_app, "r1")
+    wait_until(journal.exists, timeout=60, what="the rollback wrote its journal")
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=10)
+    result = prod_app.sidekick("deploy", prod_app.name, "--yes")
+    assert result.returncode == 0, result.stderr
+    assert "nothing to deploy" in result.stdout
+    assert not journal.exists()
+    assert _snapshot(prod_app.production) == at_r2
+    assert prod_app.version() == "3"
+    assert _releases(prod_app) == [("r2", "live"), ("r1", "superseded")]
+    back = prod_app.sidekick("rollback", prod_app.name, "r1", "--yes")
+    assert back.returncode == 0, back.stderr
+    assert prod_app.version() == "2"
+
+
+def test_a_release_whose_image_is_gone_is_refused_and_nothing_moves(prod_app: ProdApp) -> None:
+    for version in ("2", "3"):
+        _change(prod_app, version)
+        assert prod_app.sidekick("deploy", prod_app.name, "--yes").returncode == 0
+    at_r2 = _snapshot(prod_app.production)
+    client = docker.from_env()
+    try:
+        client.images.remove(f"{prod_app.compose_project}-web:sidekick-r1", noprune=True)
+    finally:
+        client.close()
+    result = prod_app.sidekick("rollback", prod_app.name, "r1", "--yes")
+    assert result.returncode == 2
+    assert f"the image {prod_app.compose_project}-web of r1 (sha256:" in result.stderr
+    assert "is gone" in result.stderr
+    assert _snapshot(prod_app.production) == at_r2 and prod_app.version() == "3"
+    assert _audit(prod_app)[0] == ("rollback r1", "refused")

@@ -203,8 +203,9 @@ class Deployer:
             return Outcome(
                 DEPLOYED, f"{release.name} is live: {verdict.detail}", release.name, plan
             )
-        why, output = self.redact(verdict.detail), self.redact(verdict.output)
-        return self._undo_failed(where, release, journal, why, plan, output=output)
+        outcome = self._undo_failed(where, release, journal, self.redact(verdict.detail), plan)
+        outcome.output = self.redact(verdict.output)
+        return outcome
 
     def _prepare(self, where: Path, release: Release, plan: DeployPlan) -> Journal:
         self._baseline(plan.files)
@@ -250,14 +251,7 @@ class Deployer:
         return gate(self.target, self.scoped, (), self.target.settings.deploy.smoke)
 
     def _undo_failed(
-        self,
-        where: Path,
-        release: Release,
-        journal: Journal,
-        why: str,
-        plan: DeployPlan,
-        *,
-        output: str = "",
+        self, where: Path, release: Release, journal: Journal, why: str, plan: DeployPlan
     ) -> Outcome:
         back = self._undo(where, journal)
         previous = self.store.live(self.target.name)
@@ -265,7 +259,7 @@ class Deployer:
         state = "runs" if back.healthy else "was restored to, but is not healthy on,"
         detail = f"{release.name} failed: {why}; production {state} {name} again"
         self.store.finish(self.target.name, release.number, ROLLED_BACK, detail)
-        return Outcome(FAILED, detail, release.name, plan, why=why, back_on=name, output=output)
+        return Outcome(FAILED, detail, release.name, plan, why=why, back_on=name)
 
     def _undo(self, where: Path, journal: Journal) -> Verdict:
         """Back to before the release; health awaited (not the smoke checks: after a failed

@@ -78,6 +78,7 @@ class _Table:
     # Whether any text failed to decode; false for almost every file, so no row is searched.
     undecodable: bool = False
     _split: tuple[list[Record], list[Record]] | None = field(default=None, repr=False)
+    _by_name: dict[str, Record] | None = field(default=None, repr=False)
 
     @property
     def rows(self) -> list[Record]:
@@ -97,6 +98,17 @@ class _Table:
                     served.append(record)
             self._split = served, skipped
         return self._split
+
+    def rows_by_name(self) -> dict[str, Record]:
+        """Project name → its served row; a name on two rows is ambiguous: neither."""
+        if self._by_name is None:
+            index = self.header.index["Project"]
+            self._by_name = unique_by_name(
+                (record.values[index].strip(), record)
+                for record in self.split()[0]
+                if index < len(record.values)
+            )
+        return self._by_name
 
 
 @dataclass
@@ -158,9 +170,10 @@ class CsvPrioritySource:
         # Parsing is a pure function of the bytes: the same bytes, the same list.
         if last is not None and last.version == content_version(raw):
             return last
+        table = self._parse(raw)
         if self._written:
-            raw = self._restore_reverted(raw)
-        return self._snapshot(self._parse(raw))
+            table = self._restore_reverted(table)
+        return self._snapshot(table)
 
     def _read(self) -> _Table:
         """The file as a table; the bytes last parsed are not tokenized again."""
@@ -311,20 +324,19 @@ class CsvPrioritySource:
         if self._try_write(table, displaced.updates, 1, expected=current) is None:
             logger.warning("%s changed while a displaced save was put back", self.name)
 
-    def _restore_reverted(self, raw: bytes) -> bytes:
+    def _restore_reverted(self, table: _Table) -> _Table:
         """Write the daemon's cells again where a save from an older read put the old ones back."""
-        table = self._parse(raw)
         updates = self._reverted(table, ())
         if not updates or self._try_write(table, updates, 1) is None:
             # Nothing to restore, or the file moved again and the next load looks again.
-            return raw
-        return self._read_bytes()
+            return table
+        return self._parse(self._read_bytes())
 
     def _reverted(self, table: _Table, updates: Sequence[RowUpdate]) -> list[RowUpdate]:
         """Earlier writes whose cells read as before them again (rows not in ``updates``)."""
         if not self._written:
             return []
-        rows = _rows_by_name(table)
+        rows = table.rows_by_name()
         names = {u.project for u in updates}
 
         def cells_of(project: str) -> dict[str, str] | None:
@@ -387,10 +399,13 @@ class CsvPrioritySource:
 
     def _remember(self, table: _Table, plan: _EditPlan) -> None:
         """Keep each written row's daemon cells as they read before and after the write."""
-        rows = _rows_by_name(table)
+        rows = table.rows_by_name()
+        edits_of: dict[int, list[CellEdit]] = {}
+        for edit in plan.edits:
+            edits_of.setdefault(id(edit.record), []).append(edit)
         for name in plan.written:
             record = rows[name.strip()]
-            edits = [e for e in plan.edits if e.record is record]
+            edits = edits_of[id(record)]
             before = {_column_name(table.header, e.index): _cell(record, e.index) for e in edits}
             after = {_column_name(table.header, e.index): e.value.strip() for e in edits}
             self._written.remember(plan.updates[name], before, after)
@@ -519,7 +534,7 @@ def _with_cells(project: Project, update: RowUpdate) -> Project:
 
 def _plan_edits(table: _Table, updates: Sequence[RowUpdate]) -> _EditPlan:
     """Find each update's row by Project name in this read and list the cells to change."""
-    rows = _rows_by_name(table)
+    rows = table.rows_by_name()
     edits: list[CellEdit] = []
     written: list[str] = []
     missing: list[str] = []
@@ -533,15 +548,6 @@ def _plan_edits(table: _Table, updates: Sequence[RowUpdate]) -> _EditPlan:
         if cell_edits:
             written.append(update.project)
     return _EditPlan(edits, tuple(written), tuple(missing), {u.project: u for u in updates})
-
-
-def _rows_by_name(table: _Table) -> dict[str, Record]:
-    index = table.header.index["Project"]
-    return unique_by_name(
-        (record.values[index].strip(), record)
-        for record in table.split()[0]
-        if index < len(record.values)
-    )
 
 
 def _cell_edits(table: _Table, record: Record, update: RowUpdate) -> list[CellEdit]:

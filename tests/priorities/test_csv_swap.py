@@ -17,9 +17,15 @@ from pathlib import Path
 
 import pytest
 
+from sidekick.errors import WriteConflict
 from sidekick.models import ProjectStatus, RowUpdate
 from sidekick.priorities import csv_file, writers
+from sidekick.priorities.base import LastGoodSource
 from sidekick.priorities.csv_file import CsvPrioritySource
+from sidekick.reconciler import Reconciler
+from sidekick.runners.memory import InMemoryRunner
+from sidekick.state import StateStore
+from tests.daemon.world import make_world
 from tests.polling import wait_until
 
 HEADER = "Project,Priority,Status,Agent,Last Update,Next Action\n"
@@ -136,3 +142,44 @@ def test_a_read_cut_by_a_save_in_place_is_not_served_when_a_save_by_rename_follo
     assert writer.closed
     assert len(snapshot.projects) == 40
     assert not snapshot.findings
+
+
+def test_a_list_deleted_during_a_write_back_is_a_write_conflict_and_the_update_waits(
+    csv_path: Path,
+) -> None:
+    def delete_the_list(version: str) -> None:
+        csv_path.unlink()
+
+    source = CsvPrioritySource(csv_path, announce=delete_the_list)
+    with pytest.raises(WriteConflict, match="cannot be written"):
+        source.write_back([RowUpdate("a", ProjectStatus.COMPLETE)])
+    assert not list(csv_path.parent.glob(".priorities.csv.sidekick-*.tmp"))
+    # The person puts the list back; the same update then lands.
+    csv_path.write_text(BEFORE)
+    CsvPrioritySource(csv_path).write_back([RowUpdate("a", ProjectStatus.COMPLETE)])
+    assert rows(csv_path) == [["a", "1", "Complete", "", "", "old note"]]
+
+
+def test_the_reconciler_postpones_a_write_back_the_file_system_refuses(
+    tmp_path: Path,
+) -> None:
+    world = make_world(tmp_path, ["a"], ["true"])
+    world.csv.write_text(BEFORE.replace("Running", "Pending"))
+    store = StateStore(world.state / "sidekick.db")
+    deleted: list[str] = []
+
+    def delete_once(version: str) -> None:
+        if not deleted:
+            deleted.append(version)
+            world.csv.rename(world.csv.with_name("aside.csv"))
+
+    source = LastGoodSource(CsvPrioritySource(world.csv, announce=delete_once))
+    reconciler = Reconciler(world.config(), source, InMemoryRunner(), store)
+    try:
+        first = reconciler.tick()
+        assert "cannot be written" in first.postponed
+        world.csv.with_name("aside.csv").rename(world.csv)
+        reconciler.tick()
+        assert rows(world.csv)[0][2] == "In Progress"
+    finally:
+        store.close()

@@ -326,8 +326,8 @@ def test_other_files_in_the_directory_are_ignored(
 def test_a_burst_of_twenty_writes_closer_than_the_debounce_is_reported_once_with_the_final_hash(
     csv_path: Path, start: Callable[..., tuple[FileWatcher, Recorder]]
 ) -> None:
-    # Writes 2.5 ms apart; a debounce well above that keeps the premise on a busy machine.
-    debounce = 0.25
+    # Writes 2.5 ms apart; a debounce 400 times that keeps the premise on a busy machine.
+    debounce = 1.0
     watcher, recorder = start(csv_path, debounce=debounce)
     texts = [csv_text(100 + i) for i in range(20)]
 

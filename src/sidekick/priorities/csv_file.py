@@ -302,10 +302,16 @@ class CsvPrioritySource:
             # The save is still landing; it is put back once it is whole.
             return
         self._displaced = None
+        kept = False
         try:
             self._put_back(displaced)
+        except WriteConflict as exc:
+            logger.warning("%s; a save that landed in the replaced file waits to be put back", exc)
+            if self._displaced is None:
+                self._displaced, kept = displaced, True
         finally:
-            displaced.close()
+            if not kept:
+                displaced.close()
 
     def _put_back(self, displaced: _Displaced) -> None:
         saved = _read_fd(displaced.fd)
@@ -327,8 +333,14 @@ class CsvPrioritySource:
     def _restore_reverted(self, table: _Table) -> _Table:
         """Write the daemon's cells again where a save from an older read put the old ones back."""
         updates = self._reverted(table, ())
-        if not updates or self._try_write(table, updates, 1) is None:
-            # Nothing to restore, or the file moved again and the next load looks again.
+        if not updates:
+            return table
+        try:
+            if self._try_write(table, updates, 1) is None:
+                # The file moved again; the next load looks again.
+                return table
+        except WriteConflict as exc:
+            logger.warning("%s", exc)
             return table
         return self._parse(self._read_bytes())
 
@@ -439,6 +451,20 @@ class CsvPrioritySource:
         return locks + editor_lock_files(target) if target != self.path else locks
 
     def _replace_if_unchanged(
+        self, expected: bytes, new_raw: bytes, version: str, updates: Sequence[RowUpdate]
+    ) -> bool:
+        """Swap the new bytes in if the file still holds ``expected``; False if it moved.
+
+        Raises WriteConflict when the file system refuses (the list deleted meanwhile,
+        a read-only or full directory): the updates wait for the next reconcile.
+        """
+        try:
+            return self._swap_new_bytes(expected, new_raw, version, updates)
+        except OSError as exc:
+            problem = f"cannot be written ({exc.strerror or exc}); the updates wait"
+            raise WriteConflict(self.name, problem) from None
+
+    def _swap_new_bytes(
         self, expected: bytes, new_raw: bytes, version: str, updates: Sequence[RowUpdate]
     ) -> bool:
         target = self._target()

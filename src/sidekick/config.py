@@ -42,6 +42,7 @@ CONFIG_ENV = "SIDEKICK_CONFIG"
 DEFAULT_CONFIG_NAME = "config.yaml"
 
 DEFAULT_AGENT_COMMAND = claude_code.DEFAULT_COMMAND
+NEXT_ACTION_PLACEHOLDER = "{next_action}"
 
 
 @dataclass(frozen=True)
@@ -139,8 +140,12 @@ class AgentProfile:
     @property
     def takes_next_action(self) -> bool:
         """Whether a row's Next Action is the agent's work: Claude Code's prompt, or a
-        placeholder of the command (a command of one's own may ignore stdin)."""
-        return self.claude or any("{next_action}" in word for word in self.command)
+        placeholder in a template written for the agent (its command, its environment, a
+        stdin of its own). A command of one's own that names it nowhere may ignore the
+        standard input every profile is offered by default, as ``make`` does."""
+        stdin = () if self.stdin == claude_code.DEFAULT_STDIN else (self.stdin,)
+        templates = (*self.command, *stdin, *self.env.values())
+        return self.claude or any(NEXT_ACTION_PLACEHOLDER in text for text in templates)
 
 
 @dataclass(frozen=True)

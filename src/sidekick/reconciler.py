@@ -53,7 +53,7 @@ from sidekick.planner import (
 )
 from sidekick.priorities.base import PrioritySource
 from sidekick.production.auto import AfterRun
-from sidekick.row_checks import directory_problem
+from sidekick.row_checks import directory_problem, waits_for_next_action
 from sidekick.runners.base import LiveAgent, Runner, read_exit_status
 from sidekick.state import RunEnd, StateStore
 
@@ -267,8 +267,7 @@ class Reconciler:
         )
 
     def _no_next_action(self, projects: Sequence[Project]) -> frozenset[str]:
-        needs = self.config.needs_next_action
-        return frozenset(p.name for p in projects if not p.next_action and needs(p.model))
+        return frozenset(p.name for p in projects if waits_for_next_action(self.config, p))
 
     def _missing_directories(
         self, projects: Sequence[Project], agents: dict[str, RunningAgent]
@@ -344,14 +343,9 @@ class Reconciler:
             self._queue(project.name, project.status, None, note)
 
     def _note_held(self, action: Hold, row: Project | None) -> None:
-        """Why a row waits on the person, on the row once; a row our agent left In Progress
-        goes back to Pending, since no agent works on it now."""
-        if row is None or row.last_update.endswith(_short(action.reason)):
-            return
-        if row.status is ProjectStatus.PENDING:
+        """Why a Pending row waits on the person, on the row once."""
+        if row is not None and not row.last_update.endswith(_short(action.reason)):
             self._queue(action.project, None, None, action.reason)
-        else:
-            self._queue(action.project, ProjectStatus.PENDING, "", action.reason)
 
     def _end_unstarted(self, run_id: str, reason: str) -> None:
         if self.store.get_run(run_id) is not None:

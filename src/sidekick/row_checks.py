@@ -10,7 +10,6 @@ from pathlib import Path
 
 from sidekick.config import Config
 from sidekick.models import SESSION_PREFIX, Finding, Project, ProjectStatus
-from sidekick.priorities.base import empty_next_actions
 
 NO_DIRECTORY = (
     "no directory configured (add it under projects: in the config, a Directory column,"
@@ -19,6 +18,10 @@ NO_DIRECTORY = (
 # Set only in the orchestrator image (see the Dockerfile's production stage).
 IMAGE_ENV = "SIDEKICK_IMAGE_BUILT_WITH"
 CONTAINER_PROJECTS = Path("/projects")
+ROOT_KEY = "projects_root"
+EMPTY_NEXT_ACTION = (
+    "empty: it is what the agent is asked to do; the row is not started until it says something"
+)
 
 
 def absent_directory(directory: Path, environ: Mapping[str, str] | None = None) -> str:
@@ -34,17 +37,22 @@ def absent_directory(directory: Path, environ: Mapping[str, str] | None = None) 
 
 
 def directory_problem(config: Config, project: Project) -> str | None:
-    """Why the row's project has no directory to work in, or None."""
+    """Why the row's project has no directory to work in, or None: said alike on the row by
+    the daemon and by ``sidekick validate``."""
     directory = config.project_directory(project.name, project.directory)
     if directory is None:
         return NO_DIRECTORY
     if directory.is_dir():
         return None
-    root = config.projects_root
-    if root is not None and directory.is_relative_to(root) and not root.is_dir():
+    if _under_missing_root(config, directory):
         # Every project under it is missing: name the one setting that would fix them all.
-        return f"projects_root: {absent_directory(root)}"
-    return absent_directory(directory)
+        return f"{ROOT_KEY}: {absent_directory(config.projects_root or directory)}"
+    return f"{absent_directory(directory)}{_directory_origin(config, project)[1]}"
+
+
+def _under_missing_root(config: Config, directory: Path) -> bool:
+    root = config.projects_root
+    return root is not None and directory.is_relative_to(root) and not root.is_dir()
 
 
 def would_start(project: Project) -> bool:
@@ -54,22 +62,48 @@ def would_start(project: Project) -> bool:
     return project.status is ProjectStatus.IN_PROGRESS and project.agent.startswith(SESSION_PREFIX)
 
 
+def waits_for_next_action(config: Config, project: Project) -> bool:
+    """A Pending row whose agent would be given its empty Next Action as its work.
+
+    Only Pending: a row our agent left In Progress resumes its run (its session, and a default
+    Next Action), and that resume must not be lost for want of a prompt.
+    """
+    return (
+        project.status is ProjectStatus.PENDING
+        and not project.next_action
+        and config.needs_next_action(project.model)
+    )
+
+
 def unstartable_rows(
     config: Config, projects: Iterable[Project], source: str, skip: Iterable[str] = ()
 ) -> list[Finding]:
     """Rows the daemon would start but cannot: an empty Next Action, a configured directory
-    that does not exist. Rows named in ``skip`` have had their directory reported already."""
+    that does not exist. Rows named in ``skip`` have had their directory reported already, and
+    rows under a projects_root that does not exist are said once by :func:`config_problems`."""
     rows = [p for p in projects if would_start(p)]
-    findings = empty_next_actions(rows, source, config.needs_next_action)
+    findings = [
+        Finding(source, p.line, "Next Action", EMPTY_NEXT_ACTION, p.name)
+        for p in rows
+        if waits_for_next_action(config, p)
+    ]
     skipped = set(skip)
     for project in rows:
-        directory = config.project_directory(project.name, project.directory)
-        if project.name in skipped or directory is None or directory.is_dir():
+        problem = _configured_directory_problem(config, project)
+        if project.name in skipped or problem is None:
             continue
-        field, where = _directory_origin(config, project)
-        problem = f"{absent_directory(directory)}{where}"
+        field = _directory_origin(config, project)[0]
         findings.append(Finding(source, project.line, field, problem, project.name))
     return findings
+
+
+def _configured_directory_problem(config: Config, project: Project) -> str | None:
+    """The daemon's directory problem for a row whose directory is configured somewhere;
+    a missing projects_root is one finding of the config, not one per row."""
+    directory = config.project_directory(project.name, project.directory)
+    if directory is None or _under_missing_root(config, directory):
+        return None
+    return directory_problem(config, project)
 
 
 def _directory_origin(config: Config, project: Project) -> tuple[str, str]:
@@ -78,7 +112,7 @@ def _directory_origin(config: Config, project: Project) -> tuple[str, str]:
         return "Project", f" (projects.{project.name} in {config.file or 'the environment'})"
     if project.directory:
         return "Directory", ""
-    return "Project", f" (under projects_root {config.projects_root})"
+    return "Project", f" (under {ROOT_KEY} {config.projects_root})"
 
 
 def config_problems(config: Config) -> list[Finding]:
@@ -86,5 +120,5 @@ def config_problems(config: Config) -> list[Finding]:
     where = str(config.file) if config.file else "(defaults)"
     root = config.projects_root
     if root is not None and not root.is_dir():
-        return [Finding(where, 0, "projects_root", absent_directory(root))]
+        return [Finding(where, 0, ROOT_KEY, absent_directory(root))]
     return []

@@ -4,18 +4,22 @@ daemon starts none of them, says why on the row once, and starts the others."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from sidekick.cli import main
+from sidekick.config import Config
 from sidekick.daemon import Daemon
-from sidekick.models import Project, ProjectStatus
+from sidekick.launch import DEFAULT_NEXT_ACTION
+from sidekick.models import AgentRun, Project, ProjectStatus
 from sidekick.planner import NO_NEXT_ACTION, Hold, PlanInput, RunningAgent, Start, plan
 from sidekick.priorities.memory import InMemorySource
 from sidekick.row_checks import IMAGE_ENV, absent_directory
+from sidekick.state import RunEnd, StateStore
 from tests.daemon.world import HEADER, World, make_world
+from tests.polling import wait_until
 
 P = ProjectStatus
 # Gives the row's Next Action to the agent as an argument, as Claude Code gets it as its prompt.
@@ -96,6 +100,32 @@ def test_a_profile_that_puts_the_next_action_in_its_command_needs_one(
     assert code == 1 and f"{path}:2 [Next Action]: empty" in out
 
 
+@pytest.mark.parametrize(
+    "profile",
+    [
+        "command: [cat]\n    stdin: 'Work on {project}: {next_action}'",
+        "command: [sh, -c, 'echo \"$PROMPT\"']\n    stdin: ''\n    env: {PROMPT: '{next_action}'}",
+        "command: [printf, '%s', 'do {next_action}']\n    stdin: ''",
+    ],
+    ids=["stdin template", "env template", "inside an argument"],
+)
+def test_a_profile_given_the_next_action_by_any_template_needs_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], profile: str
+) -> None:
+    config = f"agents:\n  own:\n    {profile}\n    claude: false\n"
+    code, out, path = validate(tmp_path, capsys, config, ["p,1,Pending,,,,,no,own"])
+    assert code == 1 and f"{path}:2 [Next Action]: empty" in out, out
+
+
+def test_a_profile_given_only_the_project_and_directory_may_leave_it_empty(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    profile = "command: [make, '{project}']\n    stdin: ''\n    env: {WHERE: '{directory}'}"
+    config = f"agents:\n  own:\n    {profile}\n    claude: false\n"
+    code, out, _ = validate(tmp_path, capsys, config, ["p,1,Pending,,,,,no,own"])
+    assert (code, "[Next Action]" in out) == (0, False), out
+
+
 def test_an_empty_next_action_takes_no_slot_and_is_said_whether_or_not_one_is_free() -> None:
     now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
     empty = Project("empty", 1, P.PENDING, position=0)
@@ -144,14 +174,44 @@ def test_the_daemon_starts_no_row_with_an_empty_next_action_and_says_why_once(
     assert not (tmp_path / "projects" / "empty" / "prompt.txt").exists()
 
 
-def test_a_row_left_in_progress_by_our_agent_with_no_next_action_goes_back_to_pending(
-    tmp_path: Path, worlds: list[World]
+def test_validate_and_the_daemon_leave_our_interrupted_row_to_resume_its_session(
+    tmp_path: Path, worlds: list[World], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    made = world(tmp_path, worlds, ["resumed,1,In Progress,sidekick-resumed,,,,no,"])
-    Daemon(made.config()).run_once()
+    # A Claude Code profile that records how it was started, as the agent would resume.
+    record = 'printf "%s\\n" "$@" > argv.txt; cat > stdin.txt'
+    made = make_world(
+        tmp_path,
+        ["resumed"],
+        PROMPTED,
+        rows=["resumed,1,In Progress,sidekick-resumed,,,,no,"],
+        agents={"default": {"command": ["sh", "-c", record, "sh"], "claude": True}},
+    )
+    worlds.append(made)
+    config = made.config()
+    code = main(["validate", "--config", str(made.config_path), "--file", str(made.csv)])
+    assert (code, "[Next Action]" in capsys.readouterr().out) == (0, False)
+    seed_interrupted_session(config, "resumed", "session-before-the-crash")
+    Daemon(config).run_once()
+    directory = tmp_path / "projects" / "resumed"
+    wait_until((directory / "stdin.txt").exists, timeout=10)
     row = made.rows()["resumed"]
-    assert (row.status, row.agent, made.sessions()) == (P.PENDING, "", [])
-    assert row.last_update.endswith(NO_NEXT_ACTION)
+    assert (row.status, row.agent) != (P.PENDING, "")
+    assert not row.last_update.endswith(NO_NEXT_ACTION)
+    argv = (directory / "argv.txt").read_text(encoding="utf-8").split()
+    assert argv[-2:] == ["--resume", "session-before-the-crash"]
+    wait_until(lambda: (directory / "stdin.txt").read_text(encoding="utf-8") != "", timeout=10)
+    assert (directory / "stdin.txt").read_text(encoding="utf-8") == DEFAULT_NEXT_ACTION
+
+
+def seed_interrupted_session(config: Config, project: str, session_id: str) -> None:
+    """A run of the project that ended interrupted after Claude Code gave it a session."""
+    store = StateStore(config.daemon.state_dir / "sidekick.db")
+    began = datetime(2026, 11, 30, 11, 0, tzinfo=UTC)
+    run = AgentRun("run-before", project, "sidekick-" + project, ("claude",), began)
+    store.begin_run(run)
+    ended = RunEnd("interrupted", began + timedelta(minutes=5), session_id=session_id)
+    store.end_run(run.run_id, ended)
+    store.close()
 
 
 def test_a_next_action_written_later_starts_the_row(tmp_path: Path, worlds: list[World]) -> None:
@@ -192,11 +252,31 @@ def test_validate_reports_a_directory_column_and_a_projects_root_that_do_not_exi
     assert code == 1
     assert f"{tmp_path / 'config.yaml'} [projects_root]: directory /nonexistent does not" in out
     assert f"{path}:2 [Directory]: directory /home/me/code/web does not exist" in out
+    (tmp_path / "code").mkdir()
+    config = f"projects_root: {tmp_path / 'code'}\n"
     code, out, path = validate(tmp_path, capsys, config, rows)
-    assert f"{path}:2 [Project]: directory /nonexistent/api does not exist" in out
-    assert "(under projects_root /nonexistent)" in out
+    assert f"{path}:2 [Project]: directory {tmp_path / 'code' / 'api'} does not exist" in out
+    assert f"(under projects_root {tmp_path / 'code'})" in out
     # A row the daemon would not start needs no directory yet.
     assert ":3 " not in out
+
+
+def test_a_missing_projects_root_is_said_once_by_validate_as_the_daemon_says_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], worlds: list[World]
+) -> None:
+    rows = [f"p{i},{i},Pending,,,do it,,no," for i in range(1, 6)]
+    made = make_world(tmp_path, [], PROMPTED, rows=rows, projects_root="/nonexistent")
+    worlds.append(made)
+    main(["validate", "--config", str(made.config_path), "--file", str(made.csv)])
+    out = capsys.readouterr().out
+    said = "directory /nonexistent does not exist"
+    # One finding naming the one setting, not one per row under it.
+    assert out.count(said) == 1, out
+    assert f"{made.config_path} [projects_root]: {said}" in out
+    assert "1 problem(s)" in out
+    Daemon(made.config()).run_once()
+    for row in made.rows().values():
+        assert row.last_update.endswith(f" projects_root: {said}"), row.last_update
 
 
 def test_a_relative_directory_is_under_projects_root_when_one_is_set(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Protocol, TypeVar
@@ -192,26 +192,6 @@ def _parse_next_action(text: str) -> str:
     if not text or unicodedata.category(text[0]) not in _INVISIBLE:
         return text
     return text if any(unicodedata.category(char) not in _INVISIBLE for char in text) else ""
-
-
-EMPTY_NEXT_ACTION = (
-    "empty: it is what the agent is asked to do; the row is not started until it says something"
-)
-
-
-def empty_next_actions(
-    projects: Iterable[Project], source: str, needs_next_action: Callable[[str], bool]
-) -> list[Finding]:
-    """Pending rows whose agent would be given an empty Next Action as its work.
-
-    ``needs_next_action`` says, for a row's Model, whether its agent is given the
-    Next Action (a Claude Code profile is; a command of one's own may not be).
-    """
-    return [
-        Finding(source, p.line, "Next Action", EMPTY_NEXT_ACTION, p.name)
-        for p in projects
-        if p.status is ProjectStatus.PENDING and not p.next_action and needs_next_action(p.model)
-    ]
 
 
 # The parsed fields, in the order parse_row unpacks them.

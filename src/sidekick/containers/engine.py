@@ -192,7 +192,8 @@ class ContainerEngine:
         def stream(path: str, params: Mapping[str, Any] | None) -> ResponseBody:
             return wire.get(path, params, timeout=None)
 
-        return self._over_wire(operation, project, stream, path, params)
+        body = self._over_wire(operation, project, stream, path, params)
+        return _WireBody(body, lambda exc: wire_error(exc, operation, project, self.socket))
 
     def _wire_client(self) -> Wire | None:
         socket = self.socket
@@ -565,6 +566,27 @@ def _sdk_get(
     except requests.HTTPError as exc:
         docker.errors.create_api_error_from_http_exception(exc)
     return response
+
+
+class _WireBody:
+    """A body read over the wire whose faults while it streams (an answer cut short, a chunk
+    that cannot be read) are ContainerErrors, as the call's own are: a cut log is an error,
+    never a log that ends early."""
+
+    def __init__(
+        self, body: ResponseBody, fault: Callable[[WireError | OSError], ContainerError]
+    ) -> None:
+        self._body = body
+        self._fault = fault
+
+    def read(self, size: int) -> bytes:
+        try:
+            return self._body.read(size)
+        except (WireError, OSError) as exc:
+            raise self._fault(exc) from exc
+
+    def close(self) -> None:
+        self._body.close()
 
 
 class _SdkBody:

@@ -53,24 +53,32 @@ class WireError(Exception):
 
 
 class Body:
-    """A response body over its own connection, as the blocks arrive."""
+    """A response body over its own connection, as the blocks arrive. A body that ends
+    before the length its head gave raises ConnectionError, as a chunk that cannot be read
+    does: a cut answer is never taken for a whole one."""
 
     def __init__(self, sock: socket.socket, first: bytes, headers: Mapping[str, str]) -> None:
         self._sock = sock
+        self._closed = False
         arrived = _arrived(sock, first)
         if "chunked" in headers.get("transfer-encoding", "").lower():
             self._blocks = unchunked(arrived)
         else:
-            length = headers.get("content-length")
-            self._blocks = _counted(arrived, int(length) if length else None)
+            self._blocks = _counted(arrived, _content_length(headers))
 
     def read(self, size: int = READ_BLOCK) -> bytes:
-        return next(self._blocks, b"")
+        try:
+            return next(self._blocks, b"")
+        except OSError:
+            if self._closed:
+                return b""  # closed on purpose (a followed log): its end, not a fault
+            raise
 
     def read_all(self) -> bytes:
-        return b"".join(self._blocks)
+        return b"".join(iter(self.read, b""))
 
     def close(self) -> None:
+        self._closed = True
         # shutdown wakes a thread blocked reading this body (a followed log).
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)
@@ -137,9 +145,14 @@ def _head(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
     """Status, headers (names in lower case) and the body's first bytes."""
     data = b""
     while (end := data.find(b"\r\n\r\n")) < 0:
+        if len(data) > HEAD_LIMIT:
+            raise ConnectionError(
+                f"the engine's answer has no end of its head in its first {len(data)} bytes"
+                f" (more than {HEAD_LIMIT}): not the engine's API"
+            )
         more = sock.recv(READ_BLOCK)
-        if not more or len(data) > HEAD_LIMIT:
-            raise ConnectionError("the engine closed the connection without an answer")
+        if not more:
+            raise ConnectionError(_closed_in_head(data))
         data += more
     status_line, *lines = data[:end].decode("latin-1").split("\r\n")
     try:
@@ -151,6 +164,22 @@ def _head(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
     return status, headers, data[end + 4 :]
+
+
+def _closed_in_head(data: bytes) -> str:
+    if not data:
+        return "the engine closed the connection without an answer"
+    return f"the engine closed the connection after {len(data)} bytes of its answer's head"
+
+
+def _content_length(headers: Mapping[str, str]) -> int | None:
+    """The body's length from its head; None: up to the end of the connection."""
+    text = headers.get("content-length")
+    if not text:
+        return None
+    if not text.isascii() or not text.isdigit():
+        raise ConnectionError(f"the engine's answer gives a Content-Length of {text[:40]!r}")
+    return int(text)
 
 
 def _message(body: Body) -> str:
@@ -177,11 +206,14 @@ def _arrived(sock: socket.socket, first: bytes) -> Callable[[int], bytes]:
 
 
 def _counted(read: Callable[[int], bytes], length: int | None) -> Iterator[bytes]:
-    """A body of ``length`` bytes (None: up to the end of the connection)."""
+    """A body of ``length`` bytes (None: up to the end of the connection); one that ends
+    short of its length raises ConnectionError once what came is given."""
     left = length
     while left is None or left > 0:
         data = read(READ_BLOCK)
         if not data:
+            if left is not None:
+                raise ConnectionError(_cut_short(length or 0, left))
             return
         if left is not None:
             data = data[:left]
@@ -189,16 +221,28 @@ def _counted(read: Callable[[int], bytes], length: int | None) -> Iterator[bytes
         yield data
 
 
+def _cut_short(length: int, left: int) -> str:
+    return (
+        f"the engine closed the connection {left} bytes short of the answer's"
+        f" {length} (Content-Length): the answer is cut"
+    )
+
+
 def unchunked(read: Callable[[int], bytes], block: int = READ_BLOCK) -> Iterator[bytes]:
     """The data of an HTTP/1.1 chunked body, a block at a time (``read`` gives what has
-    arrived, up to ``block``); ends at the last chunk, or when the stream ends early."""
+    arrived, up to ``block``); ends at the last chunk, or when the stream ends early. A chunk
+    size that is not a number raises ConnectionError once the chunks before it are given."""
     pending = b""
     while data := read(block):
         pending = pending + data if pending else data
         pieces: list[bytes] = []
         offset, end = 0, len(pending)
         while (eol := pending.find(b"\r\n", offset)) >= 0:
-            size = int(pending[offset:eol].partition(b";")[0], 16)
+            size = _chunk_size(pending[offset:eol])
+            if size < 0:
+                if pieces:
+                    yield b"".join(pieces)
+                raise ConnectionError(_bad_chunk(pending[offset:eol]))
             if size == 0:
                 if pieces:
                     yield b"".join(pieces)
@@ -211,3 +255,16 @@ def unchunked(read: Callable[[int], bytes], block: int = READ_BLOCK) -> Iterator
         pending = pending[offset:]
         if pieces:
             yield b"".join(pieces)
+
+
+def _chunk_size(line: bytes) -> int:
+    """A chunk's size line (hexadecimal digits, then maybe ``;`` and extensions); -1 when
+    it is not one."""
+    try:
+        return max(int(line.partition(b";")[0], 16), -1)
+    except ValueError:
+        return -1
+
+
+def _bad_chunk(line: bytes) -> str:
+    return f"the engine's chunked answer has a chunk size of {line[:40]!r}"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 
+import pytest
+
 from sidekick.containers.records import FRAME_HEADER
 from sidekick.containers.scope import timestamped_frames
 from sidekick.containers.wire import unchunked
@@ -59,7 +61,10 @@ def test_a_chunked_body_comes_out_whole_whatever_the_chunks_and_reads() -> None:
             assert data == STREAM, (chunk, block)
 
 
-def test_a_chunked_body_cut_short_gives_the_chunks_that_came_whole() -> None:
+def test_a_chunked_body_cut_short_gives_the_chunks_that_came_whole_then_says_it_is_cut() -> None:
     body = _chunked(STREAM, 10)
-    data = b"".join(unchunked(_Reads(body[:45], 8).read))
+    data = b""
+    with pytest.raises(ConnectionError, match="closed the connection before the last chunk"):
+        for block in unchunked(_Reads(body[:45], 8).read):
+            data += block
     assert data == STREAM[:30]  # three chunks of 15 bytes (a\r\n, ten bytes, \r\n)

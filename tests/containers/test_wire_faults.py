@@ -28,10 +28,9 @@ class FakeEngine:
     """Answers every request on its socket with the same bytes; with ``hold``, keeps the
     connection open after them until the client hangs up (as an engine that stalls)."""
 
-    def __init__(self, path: Path, answer: bytes, *, hold: bool = False) -> None:
+    def __init__(self, listener: socket.socket, answer: bytes, *, hold: bool = False) -> None:
         self.answer, self.hold = answer, hold
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(str(path))
+        self.listener = listener
         self.listener.listen(4)
         self.requests: list[bytes] = []
         threading.Thread(target=self._serve, daemon=True).start()
@@ -69,12 +68,25 @@ def socket_dir() -> Iterator[Path]:
 
 
 def engine_answering(socket_dir: Path, answer: bytes, *, hold: bool = False) -> ContainerEngine:
+    """An engine on a Unix socket, read by sidekick.containers.wire."""
     path = socket_dir / "engine.sock"
-    FakeEngine(path, answer, hold=hold)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    FakeEngine(listener, answer, hold=hold)
+    return engine_at(f"unix://{path}")
+
+
+def tcp_engine_answering(answer: bytes) -> ContainerEngine:
+    """An engine on TCP, read through docker-py."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    FakeEngine(listener, answer)
+    return engine_at(f"tcp://127.0.0.1:{listener.getsockname()[1]}")
+
+
+def engine_at(url: str) -> ContainerEngine:
     # A fixed API version: no /_ping first, every request gets the bad answer.
-    return ContainerEngine(
-        ContainersConfig(docker_host=f"unix://{path}", api_version="1.41", timeout=10)
-    )
+    return ContainerEngine(ContainersConfig(docker_host=url, api_version="1.41", timeout=10))
 
 
 def chunked(*lines: bytes) -> bytes:
@@ -119,6 +131,20 @@ def test_a_chunk_size_that_is_not_a_number_is_an_engine_error_naming_it(
     got, error = read_stream(engine)
     assert got == b"{}"
     assert error is not None and f"chunk size of {size!r}" in str(error)
+
+
+@pytest.mark.parametrize("transport", ["unix socket", "tcp through docker-py"])
+def test_a_chunked_log_that_ends_before_its_last_chunk_is_an_error_after_what_came(
+    socket_dir: Path, transport: str
+) -> None:
+    answer = chunked(b"6\r\nline 1\r\n", b"6\r\nline 2\r\n", b"6\r\nli")
+    if transport == "unix socket":
+        engine = engine_answering(socket_dir, answer)
+    else:
+        engine = tcp_engine_answering(answer)
+    got, error = read_stream(engine)
+    assert got == b"line 1line 2"
+    assert error is not None and "closed the connection before the last chunk" in str(error)
 
 
 def test_chunk_sizes_with_extensions_and_any_case_are_read(socket_dir: Path) -> None:

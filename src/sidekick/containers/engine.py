@@ -187,13 +187,15 @@ class ContainerEngine:
             response = self.call(
                 operation, project, lambda api: _sdk_get(api, path, params, stream=True)
             )
-            return _SdkBody(response)
+            return _StreamFaults(
+                _SdkBody(response), lambda exc: engine_error(exc, operation, project, self.socket)
+            )
 
         def stream(path: str, params: Mapping[str, Any] | None) -> ResponseBody:
             return wire.get(path, params, timeout=None)
 
         body = self._over_wire(operation, project, stream, path, params)
-        return _WireBody(body, lambda exc: wire_error(exc, operation, project, self.socket))
+        return _StreamFaults(body, lambda exc: wire_error(exc, operation, project, self.socket))
 
     def _wire_client(self) -> Wire | None:
         socket = self.socket
@@ -568,10 +570,10 @@ def _sdk_get(
     return response
 
 
-class _WireBody:
-    """A body read over the wire whose faults while it streams (an answer cut short, a chunk
-    that cannot be read) are ContainerErrors, as the call's own are: a cut log is an error,
-    never a log that ends early."""
+class _StreamFaults:
+    """A streamed body whose faults while it streams (an answer cut short, a chunk that
+    cannot be read) are ContainerErrors, as the call's own are: a cut log is an error, never
+    a log that ends early. (requests' errors are OSErrors too.)"""
 
     def __init__(
         self, body: ResponseBody, fault: Callable[[WireError | OSError], ContainerError]
@@ -603,14 +605,21 @@ class _SdkBody:
         if getattr(message, "chunked", False) and getattr(message, "chunk_left", 0) is None:
             read1 = getattr(getattr(message, "fp", None), "read1", None)
         self._read: Callable[[int], bytes] = raw.read1
+        self._closed = False
         if read1 is not None:
             blocks = unchunked(read1)
             self._read = lambda _size: next(blocks, b"")
 
     def read(self, size: int) -> bytes:
-        return self._read(size)
+        try:
+            return self._read(size)
+        except OSError:
+            if self._closed:
+                return b""  # closed on purpose (a followed log): its end, not a cut answer
+            raise
 
     def close(self) -> None:
+        self._closed = True
         self._response.close()
 
 

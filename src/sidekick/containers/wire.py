@@ -230,8 +230,8 @@ def _cut_short(length: int, left: int) -> str:
 
 def unchunked(read: Callable[[int], bytes], block: int = READ_BLOCK) -> Iterator[bytes]:
     """The data of an HTTP/1.1 chunked body, a block at a time (``read`` gives what has
-    arrived, up to ``block``); ends at the last chunk, or when the stream ends early. A chunk
-    size that is not a number raises ConnectionError once the chunks before it are given."""
+    arrived, up to ``block``); ends at the last chunk. A stream that ends before it, or a
+    chunk size that is not a number, raises ConnectionError once the chunks before are given."""
     pending = b""
     while data := read(block):
         pending = pending + data if pending else data
@@ -255,6 +255,7 @@ def unchunked(read: Callable[[int], bytes], block: int = READ_BLOCK) -> Iterator
         pending = pending[offset:]
         if pieces:
             yield b"".join(pieces)
+    raise ConnectionError("the engine closed the connection before the last chunk of its answer")
 
 
 def _chunk_size(line: bytes) -> int:

@@ -204,7 +204,12 @@ def test_a_json_answer_shorter_than_its_content_length_is_an_error_not_bad_json(
     engine = engine_answering(socket_dir, counted(20, b'{"Id": "abc"}'))
     with pytest.raises(ContainerError) as bad:
         engine.get_json("inspect", "app", INSPECT)
-    assert "7 bytes short of the answer's 20 (Content-Length)" in str(bad.value)
+    # Reached, so not "cannot reach": what came back is named.
+    assert str(bad.value).endswith(
+        f"a bad answer from the Docker engine at unix://{socket_dir / 'engine.sock'}:"
+        " the engine closed the connection 7 bytes short of the answer's 20 (Content-Length):"
+        " the answer is cut"
+    )
 
 
 def test_a_log_of_exactly_its_content_length_is_whole(socket_dir: Path) -> None:

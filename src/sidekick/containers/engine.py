@@ -641,6 +641,9 @@ def wire_error(
         return _error(code, project, exc.message + _never_pulls(code), socket)
     denied = isinstance(exc, PermissionError)
     message = f"cannot reach the Docker engine at {socket}: {exc.strerror or _short(exc)}"
+    if type(exc) is ConnectionError and exc.errno is None:
+        # Reached, but what came back was cut or not HTTP: the reader's words say what came.
+        message = f"a bad answer from the Docker engine at {socket}: {_short(exc)}"
     code = ErrorCode.PERMISSION_DENIED if denied else ErrorCode.NETWORK_ERROR
     return _error(code, project, message, socket)
 

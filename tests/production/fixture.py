@@ -13,6 +13,7 @@ import itertools
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -26,6 +27,7 @@ import docker
 from tests.containers.helpers import BASE_IMAGE
 from tests.containers.helpers import SESSION as CONTAINERS_SESSION
 from tests.integration.compose import SESSION
+from tests.polling import wait_until
 
 
 class StatusRow(TypedDict):
@@ -100,6 +102,22 @@ class ProdApp:
             env=self.env(),
             stdin=None if stdin is not None else subprocess.DEVNULL,
         )
+
+    def start(self, *args: str) -> subprocess.Popen[bytes]:
+        """``sidekick prod ARGS`` in the background, for a test to kill midway."""
+        argv = [sys.executable, "-m", "sidekick", "prod", *args, "--config", str(self.config)]
+        return subprocess.Popen(
+            argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=self.env()
+        )
+
+    def kill_when(self, marker: Path, *args: str) -> None:
+        """``sidekick prod ARGS`` SIGKILLed once ``marker`` exists (its journal, say)."""
+        victim = self.start(*args)
+        try:
+            wait_until(marker.exists, timeout=60, what=f"{args[0]} wrote {marker.name}")
+        finally:
+            victim.send_signal(signal.SIGKILL)
+            victim.wait(timeout=10)
 
     def status_json(self) -> list[ProjectStatusJson]:
         result = self.sidekick("status", self.name, "--json")

@@ -391,26 +391,13 @@ def test_a_failed_health_probe_is_one_line_in_the_reason_and_whole_in_the_audit_
     assert "Traceback" not in history.stdout
 
 
-def _rolling_back(app: ProdApp, release: str) -> subprocess.Popen[bytes]:
-    argv = [sys.executable, "-m", "sidekick", "prod", "rollback", app.name, release, "--yes"]
-    return subprocess.Popen(
-        [*argv, "--config", str(app.config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=app.env(),
-    )
-
-
 def test_a_rollback_killed_midway_is_undone_by_the_next_command(prod_app: ProdApp) -> None:
     for version in ("2", "3"):
         _change(prod_app, version)
         assert prod_app.sidekick("deploy", prod_app.name, "--yes").returncode == 0
     at_r2 = _snapshot(prod_app.production)
     journal = prod_app.root / "state" / "production" / "shop" / "rollback" / "journal.json"
-    victim = _rolling_back(prod_app, "r1")
-    wait_until(journal.exists, timeout=60, what="the rollback wrote its journal")
-    victim.send_signal(signal.SIGKILL)
-    victim.wait(timeout=10)
+    prod_app.kill_when(journal, "rollback", prod_app.name, "r1", "--yes")
     result = prod_app.sidekick("deploy", prod_app.name, "--yes")
     assert result.returncode == 0, result.stderr
     assert "nothing to deploy" in result.stdout

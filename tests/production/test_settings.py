@@ -134,3 +134,14 @@ def _write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "config.yaml"
     path.write_text(text)
     return path
+
+
+def test_keep_below_2_is_an_error_since_it_leaves_no_release_to_roll_back_to(
+    tmp_path: Path,
+) -> None:
+    workspace, production = _layout(tmp_path)
+    for keep in (1, 0):
+        block = f"path: {production}\n      deploy:\n        keep: {keep}"
+        error = _error(tmp_path, _entry(workspace, block))
+        assert error.key == "projects.Shop.production.deploy.keep"
+        assert "at least 2" in error.problem

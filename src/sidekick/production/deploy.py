@@ -20,7 +20,8 @@ from __future__ import annotations
 import logging
 import shutil
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -44,10 +45,12 @@ from sidekick.production.snapshots import (
     apply_snapshot,
     collect,
     drop,
+    kept,
     managed,
     numbers,
     remove_if_empty,
     restore_plan,
+    surplus,
     take,
 )
 from sidekick.production.store import DEPLOYING, LIVE, ROLLED_BACK, ProductionStore, Release
@@ -125,6 +128,7 @@ class Deployer:
         state_dir: Path,
         *,
         progress: TextIO | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if target.compose is None or target.settings.path is None:
             raise ProductionError(target.name, "deploys need a Compose project (production.path)")
@@ -136,6 +140,7 @@ class Deployer:
         self.home = state_dir / "production" / slugify(target.name)
         self.progress = progress or sys.stderr
         self.redact = redactor(self.production)
+        self.clock = clock
 
     # --- before anything changes ----------------------------------------------------
 
@@ -231,6 +236,7 @@ class Deployer:
     def _keep(self, snapshot: Snapshot) -> None:
         """The snapshot with the images running now, tagged so a later build keeps them."""
         snapshot.images = self._current_images()
+        snapshot.live_at = self.clock()
         for reference, image_id in snapshot.images.items():
             tag = RELEASE_TAG.format(number=snapshot.number)
             self.scoped.tag(image_id, _repository(reference), tag)
@@ -278,12 +284,18 @@ class Deployer:
     def recover(self, who: str) -> str | None:
         """Undo a deploy (its release still says deploying) or a rollback killed midway."""
         rollback = self._recover_rollback(who)
+        return self._recover_deploy(who) or rollback
+
+    def _recover_deploy(self, who: str) -> str | None:
         unfinished = self.store.unfinished(self.target.name)
         if unfinished is None:
-            return rollback
+            return None
         where = self.home / unfinished.name
         journal = Journal.read(where) or Journal(unfinished.number)
         verdict = self._undo(where, journal)
+        # Killed after its snapshot was taken but before it was recorded live: it never
+        # went live, so nothing may come back to it.
+        self._drop_snapshot(unfinished.number)
         detail = f"{unfinished.name} was interrupted; undone by {who}: {verdict.detail}"
         self.store.finish(self.target.name, unfinished.number, ROLLED_BACK, detail)
         logger.warning("%s: %s", self.target.name, detail)
@@ -294,6 +306,12 @@ class Deployer:
         journal = Journal.read(where)
         if journal is None:
             return None
+        live = self.store.live(self.target.name)
+        if (live.number if live else 0) == journal.release:
+            # Killed after the store recorded the goal live: the rollback had finished.
+            shutil.rmtree(where, ignore_errors=True)
+            logger.info("%s: a finished rollback's journal removed", self.target.name)
+            return None
         verdict = self._undo(where, journal)
         shutil.rmtree(where, ignore_errors=True)
         detail = f"a rollback to r{journal.release} was interrupted; undone by {who}: "
@@ -302,12 +320,11 @@ class Deployer:
 
     def rollback(self, action: Action, to: int | None = None) -> Outcome:
         with deploy_lock(self._lock_file(), self.target.name):
-            recovered = self.recover(action.who)
-            outcome = (
-                self._roll_back(to)
-                if recovered is None or to is not None
-                else _recovered(recovered)
-            )
+            # An undone rollback is not one: production is back where it was, so go on.
+            self._recover_rollback(action.who)
+            # An undone deploy is the rollback asked for, unless a release was named.
+            undone = self._recover_deploy(action.who)
+            outcome = _recovered(undone) if undone and to is None else self._roll_back(to)
             self._prune()
         action.record(_ROLLBACK_OUTCOMES[outcome.code], outcome.report())
         return outcome
@@ -344,10 +361,10 @@ class Deployer:
         return self._missing_image(snapshot)
 
     def _not_kept(self, goal: int) -> str:
-        kept = numbers(self.home)
-        if kept and min(kept) < goal:
+        held = numbers(self.home)
+        if held and min(held) < goal:
             return f"r{goal} never went live (its deploy was rolled back): nothing of it to restore"
-        shown = ", ".join(f"r{n}" for n in sorted(kept)) or "none"
+        shown = ", ".join(f"r{n}" for n in sorted(held)) or "none"
         keep = self.target.settings.deploy.keep
         return (
             f"r{goal}'s files and images are no longer kept (deploy.keep is {keep}; kept: {shown})"
@@ -379,25 +396,20 @@ class Deployer:
         except (ComposeFailed, ContainerError, OSError) as exc:
             verdict = Verdict(False, str(exc))
         if verdict.healthy:
-            self._went_back(snapshot, releases, current, verdict.detail)
+            snapshot.live_at = self.clock()
+            snapshot.write(self.home)
+            self._went_back(snapshot, current, verdict.detail)
             outcome = Outcome(DEPLOYED, f"back on {snapshot.name}: {verdict.detail}", snapshot.name)
         else:
             outcome = self._undo_rollback(where, journal, snapshot, current, verdict)
         shutil.rmtree(where, ignore_errors=True)
         return outcome
 
-    def _went_back(
-        self, snapshot: Snapshot, releases: list[Release], current: Release | None, detail: str
-    ) -> None:
-        """The releases gone back over are rolled back (a later rollback skips them)."""
+    def _went_back(self, snapshot: Snapshot, current: Release | None, detail: str) -> None:
+        """The releases gone back over are rolled back (a later rollback skips them), in one
+        transaction with the goal going live: recovery tells a finished rollback by it."""
         newest = current.number if current else 0
-        for release in releases:
-            if snapshot.number < release.number <= newest and release.state != ROLLED_BACK:
-                self.store.finish(
-                    self.target.name, release.number, ROLLED_BACK, f"rolled back to {snapshot.name}"
-                )
-        if snapshot.number > 0:
-            self.store.finish(self.target.name, snapshot.number, LIVE, detail)
+        self.store.went_back(self.target.name, snapshot.number, newest, detail)
 
     def _undo_rollback(
         self,
@@ -416,19 +428,27 @@ class Deployer:
         return Outcome(FAILED, detail, snapshot.name, why=why, back_on=name, output=output)
 
     def _prune(self) -> None:
-        """Past the newest ``keep`` snapshots, a release loses its snapshot and release tags;
-        a finished release its journal and before-tags (only an unfinished one needs them)."""
+        """Past ``keep`` snapshots (the live release, the one a rollback goes back to, then
+        the most recently live), a release loses its snapshot and release tags; a finished
+        release its journal and before-tags (only an unfinished one needs them)."""
+        releases = self.store.releases(self.target.name, limit=1000)
+        current = next((r for r in releases if r.state == LIVE), None)
+        protected = {current.number, previous_release(releases, current)} if current else {0}
         keep = self.target.settings.deploy.keep
-        for number in numbers(self.home)[keep:]:
-            snapshot = Snapshot.read(self.home, number)
-            self._untag(snapshot.images if snapshot else {}, RELEASE_TAG.format(number=number))
-            drop(self.home, number)
-        for release in self.store.releases(self.target.name, limit=1000):
+        for number in surplus(kept(self.home), protected, keep):
+            self._drop_snapshot(number)
+        for release in releases:
             where = self.home / release.name
             if release.state != DEPLOYING and discard(where):
                 self._untag(release.images, BEFORE_TAG.format(number=release.number))
                 remove_if_empty(where)
         collect(self.home)
+
+    def _drop_snapshot(self, number: int) -> None:
+        snapshot = Snapshot.read(self.home, number)
+        if snapshot is not None:
+            self._untag(snapshot.images, RELEASE_TAG.format(number=number))
+            drop(self.home, number)
 
     def _untag(self, images: Mapping[str, str], tag: str) -> None:
         for reference in images:

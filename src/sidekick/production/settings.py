@@ -224,8 +224,9 @@ def _check_deploy(key: str, deploy: DeployConfig, fail: Fail) -> None:
         raise fail(f"{key}.auto", f"must be one of {', '.join(AUTO_MODES)}, got {deploy.auto!r}")
     if deploy.auto == "on_complete" and not deploy.gate:
         raise fail(f"{key}.gate", "required with auto: on_complete (the command that tests)")
-    if deploy.keep < 1:
-        raise fail(f"{key}.keep", "must be at least 1")
+    # The live release and the one a rollback goes back to: fewer allows no rollback.
+    if deploy.keep < 2:
+        raise fail(f"{key}.keep", "must be at least 2 (the live release and the one before it)")
     if deploy.wait_timeout <= 0:
         raise fail(f"{key}.wait_timeout", "must be more than 0 seconds")
     for index, check in enumerate(deploy.smoke):

@@ -34,6 +34,8 @@ class Snapshot:
     files: dict[str, tuple[str, int]] = field(default_factory=dict)  # path: (sha256, mode)
     kept: list[str] = field(default_factory=list)
     images: dict[str, str] = field(default_factory=dict)  # image reference: image id
+    # When it last went live (epoch seconds): pruning keeps the most recently live ones.
+    live_at: float = 0.0
 
     @property
     def name(self) -> str:
@@ -46,12 +48,18 @@ class Snapshot:
         except (OSError, ValueError):
             return None
         files = {path: (str(digest), int(mode)) for path, (digest, mode) in data["files"].items()}
-        return cls(number, files, list(data["kept"]), dict(data["images"]))
+        live_at = float(data.get("live_at", 0.0))
+        return cls(number, files, list(data["kept"]), dict(data["images"]), live_at)
 
     def write(self, home: Path) -> None:
         directory = home / self.name
         directory.mkdir(parents=True, exist_ok=True)
-        data = {"files": self.files, "kept": self.kept, "images": self.images}
+        data = {
+            "files": self.files,
+            "kept": self.kept,
+            "images": self.images,
+            "live_at": self.live_at,
+        }
         write_atomic(directory / SNAPSHOT, json.dumps(data, indent=1).encode())
 
 
@@ -117,6 +125,14 @@ def kept(home: Path) -> list[Snapshot]:
 def managed(home: Path) -> set[str]:
     """Every file a kept release holds: what a deploy may have put into production."""
     return {path for snapshot in kept(home) for path in snapshot.files}
+
+
+def surplus(snapshots: Iterable[Snapshot], protected: set[int], keep: int) -> list[int]:
+    """The releases past the ``keep`` to keep: the protected ones (the live release and the
+    one a rollback goes back to) always stay; the rest rank by when they were last live,
+    not by number, since a rollback makes an older release live again."""
+    ranked = sorted(snapshots, key=lambda s: (s.number not in protected, -s.live_at, -s.number))
+    return [s.number for s in ranked[max(keep, len(protected)) :]]
 
 
 def drop(home: Path, number: int) -> None:

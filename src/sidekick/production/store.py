@@ -169,16 +169,20 @@ class ProductionStore:
 
     def finish(self, project: str, number: int, state: str, detail: str = "") -> None:
         with self._tx() as db:
-            if state == LIVE:
-                db.execute(
-                    "UPDATE prod_releases SET state = ? WHERE project = ? AND state = ?",
-                    (SUPERSEDED, project, LIVE),
-                )
+            _finish(db, project, number, state, detail)
+
+    def went_back(self, project: str, goal: int, newest: int, detail: str) -> None:
+        """A rollback to ``goal`` (0: before the first release) finished: the releases after
+        it up to ``newest`` are rolled back and ``goal`` is live, all at once."""
+        over = (project, goal, newest, ROLLED_BACK)
+        with self._tx() as db:
             db.execute(
                 "UPDATE prod_releases SET state = ?, detail = ?, finished_at = ?"
-                " WHERE project = ? AND number = ?",
-                (state, detail, time.time(), project, number),
+                " WHERE project = ? AND number > ? AND number <= ? AND state != ?",
+                (ROLLED_BACK, f"rolled back to r{goal}", time.time(), *over),
             )
+            if goal > 0:
+                _finish(db, project, goal, LIVE, detail)
 
     def releases(self, project: str, limit: int = 50) -> list[Release]:
         rows = self._db.execute(
@@ -193,6 +197,20 @@ class ProductionStore:
 
     def unfinished(self, project: str) -> Release | None:
         return next((r for r in self.releases(project) if r.state == DEPLOYING), None)
+
+
+def _finish(db: sqlite3.Connection, project: str, number: int, state: str, detail: str) -> None:
+    """Release ``number`` ends in ``state``; the one live before it is superseded."""
+    if state == LIVE:
+        db.execute(
+            "UPDATE prod_releases SET state = ? WHERE project = ? AND state = ?",
+            (SUPERSEDED, project, LIVE),
+        )
+    db.execute(
+        "UPDATE prod_releases SET state = ?, detail = ?, finished_at = ?"
+        " WHERE project = ? AND number = ?",
+        (state, detail, time.time(), project, number),
+    )
 
 
 def _release(row: tuple[Any, ...]) -> Release:

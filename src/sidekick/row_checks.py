@@ -44,15 +44,19 @@ def directory_problem(config: Config, project: Project) -> str | None:
         return NO_DIRECTORY
     if directory.is_dir():
         return None
-    if _under_missing_root(config, directory):
+    root = _missing_root(config, directory)
+    if root is not None:
         # Every project under it is missing: name the one setting that would fix them all.
-        return f"{ROOT_KEY}: {absent_directory(config.projects_root or directory)}"
+        return f"{ROOT_KEY}: {absent_directory(root)}"
     return f"{absent_directory(directory)}{_directory_origin(config, project)[1]}"
 
 
-def _under_missing_root(config: Config, directory: Path) -> bool:
+def _missing_root(config: Config, directory: Path) -> Path | None:
+    """The projects_root that holds ``directory`` when that root does not exist."""
     root = config.projects_root
-    return root is not None and directory.is_relative_to(root) and not root.is_dir()
+    if root is not None and directory.is_relative_to(root) and not root.is_dir():
+        return root
+    return None
 
 
 def would_start(project: Project) -> bool:
@@ -101,7 +105,7 @@ def _configured_directory_problem(config: Config, project: Project) -> str | Non
     """The daemon's directory problem for a row whose directory is configured somewhere;
     a missing projects_root is one finding of the config, not one per row."""
     directory = config.project_directory(project.name, project.directory)
-    if directory is None or _under_missing_root(config, directory):
+    if directory is None or _missing_root(config, directory) is not None:
         return None
     return directory_problem(config, project)
 

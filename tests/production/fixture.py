@@ -119,6 +119,15 @@ class ProdApp:
             victim.send_signal(signal.SIGKILL)
             victim.wait(timeout=10)
 
+    def web_image(self) -> str:
+        """The id of the image the web container runs."""
+        (container,) = self.compose("ps", "-q", "web").stdout.split()
+        client = docker.from_env()
+        try:
+            return str(client.containers.get(container).attrs["Image"])
+        finally:
+            client.close()
+
     def status_json(self) -> list[ProjectStatusJson]:
         result = self.sidekick("status", self.name, "--json")
         return list(json.loads(result.stdout))

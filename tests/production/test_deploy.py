@@ -243,7 +243,8 @@ def test_releases_beyond_keep_lose_their_backup_and_image_tags_and_the_kept_roll
     # r4 failed and was rolled back: it holds no place, so r3 is kept with r5.
     home = prod_app.root / "state" / "production" / "shop"
     assert sorted(p.name for p in home.iterdir() if p.is_dir()) == ["objects", "r3", "r5"]
-    assert _release_tags(prod_app) == {"latest", "sidekick-r3", "sidekick-r5"}
+    tags = {f"sidekick-{prod_app.compose_project}-r{n}" for n in (3, 5)}
+    assert _release_tags(prod_app) == {"latest", *tags}
     assert prod_app.sidekick("rollback", prod_app.name, "--yes").returncode == 0
     assert prod_app.version() == "4"
     # r0 to r2 were pruned: going back to them is refused, and nothing moves.
@@ -266,16 +267,6 @@ def test_releases_beyond_keep_lose_their_backup_and_image_tags_and_the_kept_roll
     assert status["containers"][0]["health"] == "healthy"
 
 
-def _web_image(app: ProdApp) -> str:
-    """The id of the image the web container runs."""
-    (container,) = app.compose("ps", "-q", "web").stdout.split()
-    client = docker.from_env()
-    try:
-        return str(client.containers.get(container).attrs["Image"])
-    finally:
-        client.close()
-
-
 def _served_release(app: ProdApp) -> str:
     (status,) = app.status_json()
     return status["containers"][0]["release"]
@@ -288,7 +279,7 @@ def test_a_named_release_rolled_back_before_comes_back_with_its_own_files_and_im
     back to r1 by name: r1's own files and image, not r2's backup (which holds r0's)."""
     _change(prod_app, "2")
     assert prod_app.sidekick("deploy", prod_app.name, "--yes").returncode == 0
-    at_r1, image_r1 = _snapshot(prod_app.production), _web_image(prod_app)
+    at_r1, image_r1 = _snapshot(prod_app.production), prod_app.web_image()
     assert prod_app.version() == "2"
     assert prod_app.sidekick("rollback", prod_app.name, "--yes").returncode == 0
     assert prod_app.version() == "1"
@@ -302,7 +293,7 @@ def test_a_named_release_rolled_back_before_comes_back_with_its_own_files_and_im
     assert "smoke" not in result.stdout + result.stderr
     assert prod_app.version() == "2"
     assert _snapshot(prod_app.production) == at_r1
-    assert _web_image(prod_app) == image_r1
+    assert prod_app.web_image() == image_r1
     assert _served_release(prod_app) == "r1"
     assert _releases(prod_app) == [("r2", "rolled-back"), ("r1", "live")]
     # And on to r0 and back to r2, each whole.
@@ -417,7 +408,8 @@ def test_a_release_whose_image_is_gone_is_refused_and_nothing_moves(prod_app: Pr
     at_r2 = _snapshot(prod_app.production)
     client = docker.from_env()
     try:
-        client.images.remove(f"{prod_app.compose_project}-web:sidekick-r1", noprune=True)
+        project = prod_app.compose_project
+        client.images.remove(f"{project}-web:sidekick-{project}-r1", noprune=True)
     finally:
         client.close()
     result = prod_app.sidekick("rollback", prod_app.name, "r1", "--yes")

@@ -125,3 +125,31 @@ def test_a_deploy_killed_after_its_snapshot_is_undone_and_cannot_be_rolled_back_
     assert not (home / release.name).exists()
     assert _releases(prod_app) == [("r2", "rolled-back"), ("r1", "live")]
     assert prod_app.version() == "2"
+
+
+def test_after_upgrading_a_release_without_snapshots_rolls_back_through_its_journal(
+    prod_app: ProdApp,
+) -> None:
+    """Releases deployed before snapshots existed: a journal for the live release, no
+    snapshot of any. A refused rollback must not discard that journal, and the rollback
+    to the previous release goes through it."""
+    _deploy(prod_app, "2")
+    image_r1 = prod_app.web_image()
+    _deploy(prod_app, "3")
+    home = _home(prod_app)
+    for stored in home.iterdir():
+        shutil.rmtree(stored)
+    # What the deploy of r2 left before snapshots: its backup and journal.
+    (home / "r2" / BACKUP).mkdir(parents=True)
+    (home / "r2" / BACKUP / "VERSION").write_text("2\n")
+    Journal(2, [], ["VERSION"], {f"{prod_app.compose_project}-web": image_r1}).write(home / "r2")
+    refused = prod_app.sidekick("rollback", prod_app.name, "r0", "--yes")
+    assert refused.returncode == 2 and "no longer kept" in refused.stderr
+    assert (home / "r2" / "journal.json").exists()
+    result = prod_app.sidekick("rollback", prod_app.name, "--yes")
+    assert result.returncode == 0, result.stderr
+    assert "back on r1 (from r2's journal)" in result.stdout
+    assert prod_app.version() == "2"
+    assert (prod_app.production / "VERSION").read_text() == "2\n"
+    assert prod_app.web_image() == image_r1
+    assert _releases(prod_app) == [("r2", "rolled-back"), ("r1", "live")]

@@ -11,6 +11,7 @@ from sidekick.production.snapshots import (
     apply_snapshot,
     collect,
     drop,
+    kept,
     managed,
     numbers,
     restore_plan,
@@ -111,3 +112,29 @@ def test_a_long_last_line_is_cut_and_the_whole_output_stays_in_the_report() -> N
     verdict = Verdict(False, f"timed out: {line}", output)
     assert verdict.report() == f"timed out: {line}\n{output.strip()}"
     assert Verdict(True, "1 container(s) healthy").report() == "1 container(s) healthy"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b'{"files": {}}',
+        b'{"files": [], "kept": [], "images": {}}',
+        b'{"files": {"a.txt": 5}, "kept": [], "images": {}}',
+        b'{"files": {"a.txt": ["abc", "rw"]}, "kept": [], "images": {}}',
+        b"[]",
+        b"null",
+        b'{"files": {}, "kept": [], "images": {}, "live_at": "\xff"}',
+    ],
+)
+def test_a_damaged_snapshot_is_not_kept_and_is_logged_never_a_traceback(
+    tmp_path: Path, text: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    home, production = tmp_path / "home", tmp_path / "production"
+    _files(production, {"a.txt": b"kept"})
+    _kept(home, 1, production, ["a.txt"], [])
+    (home / "r2").mkdir()
+    (home / "r2" / "release.json").write_bytes(text)
+    assert Snapshot.read(home, 2) is None
+    assert [s.number for s in kept(home)] == [1]
+    assert managed(home) == {"a.txt"}
+    assert "snapshot" in caplog.text and "damaged" in caplog.text

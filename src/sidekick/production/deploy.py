@@ -28,13 +28,13 @@ from typing import TextIO
 
 from sidekick.containers.engine import ContainerEngine
 from sidekick.containers.errors import ContainerError
-from sidekick.containers.scope import ScopedEngine
+from sidekick.containers.scope import ScopedEngine, service_of
 from sidekick.models import slugify
 from sidekick.production.audit import Action
 from sidekick.production.compose import ComposeFailed, run_compose
 from sidekick.production.errors import ProductionError
 from sidekick.production.files import FilePlan, dirty, git_commit, is_git, plan_files
-from sidekick.production.health import Verdict, gate, wait_healthy
+from sidekick.production.health import Verdict, gate, report, wait_healthy
 from sidekick.production.journal import Journal, apply_files, back_up, discard, restore_files
 from sidekick.production.lock import deploy_lock
 from sidekick.production.secrets import redactor
@@ -59,7 +59,7 @@ from sidekick.production.target import Target
 logger = logging.getLogger(__name__)
 
 DEPLOYED, FAILED, REFUSED = 0, 1, 2
-BEFORE_TAG = "sidekick-before-r{number}"
+BEFORE_TAG = "sidekick-{project}-before-r{number}"
 # Where a rollback journals what it changes, so a failed or killed one can be undone.
 ROLLBACK = "rollback"
 _ROLLBACK_OUTCOMES = {DEPLOYED: "rolled back", FAILED: "failed", REFUSED: "refused"}
@@ -112,9 +112,7 @@ class Outcome:
     output: str = ""
 
     def report(self) -> str:
-        """For the audit log: the one-line detail, then the output a person reads it from."""
-        output = self.output.strip()
-        return f"{self.detail}\n{output}" if output else self.detail
+        return report(self.detail, self.output)
 
 
 class Deployer:
@@ -218,9 +216,7 @@ class Deployer:
         journal.images = self._current_images()
         journal.write(where)
         for reference, image_id in journal.images.items():
-            self.scoped.tag(
-                image_id, _repository(reference), BEFORE_TAG.format(number=release.number)
-            )
+            self.scoped.tag(image_id, _repository(reference), self._before_tag(release.number))
         self.store.set_images(self.target.name, release.number, journal.images)
         return journal
 
@@ -236,15 +232,29 @@ class Deployer:
     def _keep(self, snapshot: Snapshot) -> None:
         """The snapshot with the images running now, tagged so a later build keeps them."""
         snapshot.images = self._current_images()
+        snapshot.pulled = self._current_images(built=False)
         snapshot.live_at = self.clock()
         for reference, image_id in snapshot.images.items():
-            tag = RELEASE_TAG.format(number=snapshot.number)
+            tag = self._release_tag(snapshot.number)
             self.scoped.tag(image_id, _repository(reference), tag)
         snapshot.write(self.home)
 
-    def _current_images(self) -> dict[str, str]:
+    def _current_images(self, *, built: bool = True) -> dict[str, str]:
+        """The images the services run: those the project builds (sidekick may tag and
+        retag them), or with ``built=False`` those it pulls (other projects share them)."""
+        builds = read_compose_builds(self.compose.file)
         rows = self.target.select(self.scoped.list())
-        return {r.image: str(r.raw.get("ImageID", "")) for r in rows if r.raw.get("ImageID")}
+        return {
+            r.image: str(r.raw["ImageID"])
+            for r in rows
+            if r.raw.get("ImageID") and (service_of(r) in builds) == built
+        }
+
+    def _release_tag(self, number: int) -> str:
+        return RELEASE_TAG.format(project=self.compose.name, number=number)
+
+    def _before_tag(self, number: int) -> str:
+        return BEFORE_TAG.format(project=self.compose.name, number=number)
 
     def _start(self, *, build: bool) -> Verdict:
         # One compose run builds and recreates: a second would load the project again.
@@ -339,10 +349,36 @@ class Deployer:
         else:
             return Outcome(REFUSED, "no live release to roll back")
         snapshot = Snapshot.read(self.home, goal)
+        if snapshot is None and current and self._journaled_back(current, releases) == goal:
+            return self._undo_live(current, goal)
         why = self._unrestorable(goal, snapshot, releases, current)
         if why is not None or snapshot is None:
             return Outcome(REFUSED, why or f"r{goal} cannot be restored")
         return self._restore(snapshot, releases, current)
+
+    def _journaled_back(self, current: Release, releases: list[Release]) -> int | None:
+        """The release before the live one when only the live release's own journal leads
+        back to it (releases deployed before snapshots existed have a journal, no snapshot)."""
+        before = previous_release(releases, current)
+        if Snapshot.read(self.home, before) is not None:
+            return None
+        return before if Journal.read(self.home / current.name) is not None else None
+
+    def _undo_live(self, current: Release, goal: int) -> Outcome:
+        """Back to ``goal`` through the live release's journal (what ran just before it)."""
+        where = self.home / current.name
+        journal = Journal.read(where) or Journal(current.number)
+        verdict = self._undo(where, journal)
+        self.store.went_back(self.target.name, goal, current.number, verdict.detail)
+        discard(where)
+        name = f"r{goal}"
+        if verdict.healthy:
+            return Outcome(
+                DEPLOYED, f"back on {name} (from {current.name}'s journal): {verdict.detail}", name
+            )
+        why = self.redact(verdict.detail)
+        detail = f"production runs {name}'s files again but is not healthy: {why}"
+        return Outcome(FAILED, detail, name, why=why, output=self.redact(verdict.output))
 
     def _unrestorable(
         self,
@@ -371,10 +407,16 @@ class Deployer:
         )
 
     def _missing_image(self, snapshot: Snapshot) -> str | None:
-        tag = RELEASE_TAG.format(number=snapshot.number)
+        tag = self._release_tag(snapshot.number)
         for reference, image_id in sorted(snapshot.images.items()):
             if self.scoped.image_id(f"{_repository(reference)}:{tag}") != image_id:
                 return f"the image {reference} of {snapshot.name} ({image_id[:19]}) is gone"
+        for reference, image_id in sorted(snapshot.pulled.items()):
+            if self.scoped.image_id(reference) != image_id:
+                return (
+                    f"{reference} no longer names the image {snapshot.name} ran"
+                    f" ({image_id[:19]}); pulled images are not tagged by sidekick"
+                )
         return None
 
     def _restore(
@@ -437,17 +479,21 @@ class Deployer:
         keep = self.target.settings.deploy.keep
         for number in surplus(kept(self.home), protected, keep):
             self._drop_snapshot(number)
+        # The live release's journal stays while it is the only way back (no snapshot of
+        # the release before it: deployed before snapshots existed).
+        journaled = current and self._journaled_back(current, releases) is not None
+        way_back = current if journaled else None
         for release in releases:
             where = self.home / release.name
-            if release.state != DEPLOYING and discard(where):
-                self._untag(release.images, BEFORE_TAG.format(number=release.number))
+            if release.state != DEPLOYING and release != way_back and discard(where):
+                self._untag(release.images, self._before_tag(release.number))
                 remove_if_empty(where)
         collect(self.home)
 
     def _drop_snapshot(self, number: int) -> None:
         snapshot = Snapshot.read(self.home, number)
         if snapshot is not None:
-            self._untag(snapshot.images, RELEASE_TAG.format(number=number))
+            self._untag(snapshot.images, self._release_tag(number))
             drop(self.home, number)
 
     def _untag(self, images: Mapping[str, str], tag: str) -> None:

@@ -8,7 +8,9 @@ probe's output, which is what a person needs to read.
 
 from __future__ import annotations
 
+import html
 import logging
+import re
 import time
 import urllib.error
 import urllib.request
@@ -28,6 +30,10 @@ POLL = 0.25
 
 
 REASON_LIMIT = 200
+# What the audit log keeps of a probe's or a smoke check's output: its end, where a
+# traceback says what went wrong; a chatty check must not grow the store without bound.
+REPORT_LIMIT = 8192
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -39,9 +45,18 @@ class Verdict:
     output: str = ""
 
     def report(self) -> str:
-        """For the audit log: the reason, then the whole output a person reads it from."""
-        output = self.output.strip()
-        return f"{self.detail}\n{output}" if output and output != self.detail else self.detail
+        return report(self.detail, self.output)
+
+
+def report(detail: str, output: str, limit: int = REPORT_LIMIT) -> str:
+    """For the audit log: the one-line reason, then the output a person reads it from
+    (its last ``limit`` characters)."""
+    output = output.strip()
+    if not output or output == detail:
+        return detail
+    if len(output) > limit:
+        output = "..." + output[-(limit - 3) :]
+    return f"{detail}\n{output}"
 
 
 def wait_healthy(
@@ -138,9 +153,19 @@ def _url(check: SmokeCheck) -> Verdict:
             return Verdict(200 <= answer.status < 300, f"HTTP {answer.status}")
     except urllib.error.HTTPError as exc:
         body = _body(exc)
-        return Verdict(False, f"HTTP {exc.code}: {last_line(body)}", body)
+        return Verdict(False, f"HTTP {exc.code}: {page_reason(body)}", body)
     except OSError as exc:
         return Verdict(False, str(exc))
+
+
+def page_reason(body: str, limit: int = REASON_LIMIT) -> str:
+    """What an error page says: an HTML page's title (an nginx 502 page ends in
+    ``</html>``), else the body's first non-empty line."""
+    title = _TITLE.search(body)
+    if title is not None and title.group(1).strip():
+        return last_line(" ".join(html.unescape(title.group(1)).split()), limit)
+    first = next((line for line in body.splitlines() if line.strip()), "")
+    return last_line(first, limit)
 
 
 def _body(exc: urllib.error.HTTPError) -> str:

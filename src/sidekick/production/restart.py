@@ -11,6 +11,7 @@ from sidekick.containers.scope import ScopedEngine, service_of
 from sidekick.production.audit import Action
 from sidekick.production.errors import ProductionError
 from sidekick.production.health import gate
+from sidekick.production.secrets import redactor
 from sidekick.production.target import Target
 
 logger = logging.getLogger(__name__)
@@ -53,8 +54,10 @@ def restart(
         scoped.restart(name)
     services = tuple(sorted({service_of(r) for r in rows}))
     verdict = gate(target, scoped, services, target.settings.deploy.smoke)
-    action.record("healthy" if verdict.healthy else "unhealthy", verdict.report())
-    return RestartOutcome(HEALTHY if verdict.healthy else UNHEALTHY, verdict.detail, names)
+    # A probe or a smoke check may print production's .env values, as a deploy's may.
+    redact = redactor(target.settings.path)
+    action.record("healthy" if verdict.healthy else "unhealthy", redact(verdict.report()))
+    return RestartOutcome(HEALTHY if verdict.healthy else UNHEALTHY, redact(verdict.detail), names)
 
 
 def _refused(action: Action, why: str) -> RestartOutcome:

@@ -14,18 +14,23 @@ snapshotted too, as release r0.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sidekick.production.files import FilePlan, content_hash
 from sidekick.production.journal import copy_atomic, write_atomic
 
+logger = logging.getLogger(__name__)
+
 SNAPSHOT = "release.json"
 OBJECTS = "objects"
-RELEASE_TAG = "sidekick-r{number}"
+# The Compose project is in the tag: two projects may build into one repository.
+RELEASE_TAG = "sidekick-{project}-r{number}"
 
 
 @dataclass
@@ -33,7 +38,10 @@ class Snapshot:
     number: int
     files: dict[str, tuple[str, int]] = field(default_factory=dict)  # path: (sha256, mode)
     kept: list[str] = field(default_factory=list)
-    images: dict[str, str] = field(default_factory=dict)  # image reference: image id
+    images: dict[str, str] = field(default_factory=dict)  # built image reference: image id
+    # Images the project pulls (redis:7): shared with other projects, so never tagged by
+    # sidekick; a rollback checks the reference still names the same image.
+    pulled: dict[str, str] = field(default_factory=dict)
     # When it last went live (epoch seconds): pruning keeps the most recently live ones.
     live_at: float = 0.0
 
@@ -43,13 +51,22 @@ class Snapshot:
 
     @classmethod
     def read(cls, home: Path, number: int) -> Snapshot | None:
+        path = home / f"r{number}" / SNAPSHOT
         try:
-            data = json.loads((home / f"r{number}" / SNAPSHOT).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            return cls._parse(number, json.loads(path.read_text(encoding="utf-8")))
+        except FileNotFoundError:
             return None
+        # A damaged snapshot (cut short, edited, an older layout) counts as not kept.
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            logger.warning("snapshot %s is damaged, so not kept: %r", path, exc)
+            return None
+
+    @classmethod
+    def _parse(cls, number: int, data: dict[str, Any]) -> Snapshot:
         files = {path: (str(digest), int(mode)) for path, (digest, mode) in data["files"].items()}
         live_at = float(data.get("live_at", 0.0))
-        return cls(number, files, list(data["kept"]), dict(data["images"]), live_at)
+        pulled = dict(data.get("pulled", {}))
+        return cls(number, files, list(data["kept"]), dict(data["images"]), pulled, live_at)
 
     def write(self, home: Path) -> None:
         directory = home / self.name
@@ -58,6 +75,7 @@ class Snapshot:
             "files": self.files,
             "kept": self.kept,
             "images": self.images,
+            "pulled": self.pulled,
             "live_at": self.live_at,
         }
         write_atomic(directory / SNAPSHOT, json.dumps(data, indent=1).encode())

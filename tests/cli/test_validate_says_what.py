@@ -66,11 +66,20 @@ def test_validate_still_fails_a_config_with_another_problem(
     assert "what" in capsys.readouterr().err
 
 
+REPO = Path(__file__).resolve().parents[2]
+
+
+# The test image holds tests/ alone: its build context leaves data/ out, as it may hold a
+# person's list. The checkout always has it, so CI runs this.
+@pytest.mark.skipif(
+    not (REPO / "data" / "config.yaml").is_file(),
+    reason="the repository's data/ is not here (the test image)",
+)
 def test_validate_checks_the_compose_config_from_the_host(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The repository's data/config.yaml, as README says to check it from the host."""
-    repo = Path(__file__).resolve().parents[2]
+    repo = REPO
     data = tmp_path / "data"
     data.mkdir()
     (data / "config.yaml").write_text((repo / "data" / "config.yaml").read_text())

@@ -66,7 +66,9 @@ def printer(docker_api: APIClient) -> Iterator[str]:
 
 
 @pytest.fixture
-def engines(tmp_path: Path) -> Iterator[tuple[ContainerEngine, ContainerEngine]]:
+def engines(
+    tmp_path: Path, docker_api: APIClient
+) -> Iterator[tuple[ContainerEngine, ContainerEngine]]:
     """The same engine read over its socket and, through a TCP relay, with docker-py."""
     relay = TcpRelay(tmp_path / "unused.sock", engine_socket_path()).start()
     direct = ContainerEngine(ContainersConfig(docker_host=f"unix://{engine_socket_path()}"))
@@ -144,7 +146,7 @@ def test_an_engine_that_is_not_there_is_a_network_error_naming_its_socket(
 
 
 def test_an_engine_that_comes_back_is_read_again_without_a_new_engine_object(
-    tmp_path: Path,
+    tmp_path: Path, docker_api: APIClient
 ) -> None:
     proxy = SocketProxy(tmp_path / "engine.sock", engine_socket_path())
     engine = ContainerEngine(ContainersConfig(docker_host=proxy.url))

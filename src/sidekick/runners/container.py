@@ -153,20 +153,22 @@ class ContainerRunner:
 
     def stop(self, key: str, grace_seconds: float = 10.0) -> None:
         try:
-            self.engine.stop(key, grace_seconds, project=_slug(key))
+            self.engine.stop(key, grace_seconds, project=project_slug(key))
         except ContainerError as exc:
             if exc.code is not ErrorCode.NOT_FOUND:
                 raise self._runtime_error(key, exc) from exc
 
     def reap(self, key: str) -> None:
         try:
-            info = self.engine.inspect(key, _slug(key))
+            info = self.engine.inspect(key, project_slug(key))
         except ContainerError as exc:
             if exc.code is ErrorCode.NOT_FOUND:
                 return
             raise self._runtime_error(key, exc) from exc
         if not self.engine.is_ours(info):
-            raise UnmanagedContainer(_slug(key), f"will not reap {key}: sidekick did not create it")
+            raise UnmanagedContainer(
+                project_slug(key), f"will not reap {key}: sidekick did not create it"
+            )
         if info.alive:
             raise RunnerError(key, "still running: stop it before reaping")
         if self._exit_code(info) is None and info.ended:
@@ -183,14 +185,14 @@ class ContainerRunner:
         config_dir = env.get(CONFIG_DIR_VARIABLE)
         if config_dir:
             binds.append(Bind(Path(config_dir), PurePosixPath(config_dir)))
-        extra_hosts = self._reach_api(env)
+        extra_hosts = {} if profile.network else reach_host_api(env)
         entrypoint, command = self._command(spec.argv, env)
-        user = profile.user or _owner(spec.cwd)
+        user = profile.user or directory_owner(spec.cwd)
         if user is not None and config_dir and "HOME" not in env:
             # A bare uid has no home in the image; its config directory is writable.
             env["HOME"] = config_dir
         return ContainerSpec(
-            project=_slug(spec.key),
+            project=project_slug(spec.key),
             run_id=spec.run_id,
             image=self._image(spec),
             command=command,
@@ -231,18 +233,6 @@ class ContainerRunner:
         if API_KEY_FILE_NAME in self.secrets:
             env.pop(API_KEY_VARIABLE, None)
         return ("/bin/sh", "-c", AGENT_WRAPPER, "sidekick-agent"), argv
-
-    def _reach_api(self, env: dict[str, str]) -> dict[str, str]:
-        """A loopback API URL means the host: reach it through the engine's host gateway."""
-        url = env.get(BASE_URL_VARIABLE)
-        if not url or self.profile.network:
-            return {}
-        parts = urlsplit(url)
-        if parts.hostname not in LOOPBACK_HOSTS:
-            return {}
-        netloc = HOST_ALIAS + (f":{parts.port}" if parts.port else "")
-        env[BASE_URL_VARIABLE] = urlunsplit(parts._replace(netloc=netloc))
-        return {HOST_ALIAS: "host-gateway"}
 
     # --- what ended ------------------------------------------------------------------------
 
@@ -327,7 +317,7 @@ class ContainerRunner:
     def _name_taken(self, key: str, exc: ContainerError) -> SidekickError:
         """A duplicate start: ours means already running; anyone else's is left alone."""
         try:
-            info = self.engine.inspect(key, _slug(key))
+            info = self.engine.inspect(key, project_slug(key))
         except ContainerError:
             return AgentAlreadyRunning(key, exc.engine_message)
         if self.engine.is_ours(info):
@@ -335,7 +325,7 @@ class ContainerRunner:
                 key, f"container {key} exists ({info.state}, run {info.run_id})"
             )
         return UnmanagedContainer(
-            _slug(key),
+            project_slug(key),
             f"a container named {key} exists that sidekick did not create; "
             "rename or remove it, or list it in containers.managed_names",
         )
@@ -427,11 +417,24 @@ def _unavailable(engine: ContainerEngine, exc: ContainerError, key: str = "") ->
     return RunnerUnavailable(key or engine.socket, problem)
 
 
-def _slug(key: str) -> str:
+def reach_host_api(env: dict[str, str]) -> dict[str, str]:
+    """A loopback API URL in ``env`` means the host: rewritten (in place) to the engine's
+    host gateway alias. Returns the extra hosts entry the container or task needs, or {}."""
+    url = env.get(BASE_URL_VARIABLE)
+    parts = urlsplit(url) if url else None
+    if parts is None or parts.hostname not in LOOPBACK_HOSTS:
+        return {}
+    netloc = HOST_ALIAS + (f":{parts.port}" if parts.port else "")
+    env[BASE_URL_VARIABLE] = urlunsplit(parts._replace(netloc=netloc))
+    return {HOST_ALIAS: "host-gateway"}
+
+
+def project_slug(key: str) -> str:
+    """The project slug of an agent key (``sidekick-<slug>``), as labels carry it."""
     return key.removeprefix(SESSION_PREFIX)
 
 
-def _owner(directory: Path) -> str | None:
+def directory_owner(directory: Path) -> str | None:
     """The project directory's owner as uid:gid, so files the agent writes stay theirs."""
     try:
         status = directory.stat()

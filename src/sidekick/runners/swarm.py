@@ -47,13 +47,13 @@ from sidekick.models import SESSION_PREFIX
 from sidekick.runners import swarm_workspace as ws
 from sidekick.runners.agent_wrapper import write_exit_status
 from sidekick.runners.base import LaunchSpec, LiveAgent, read_exit_status, write_private
+from sidekick.runners.container import project_slug
 from sidekick.runners.swarm_job import (
     LABEL_LOG,
     STOP_GRACE_SECONDS,
     JobBuilder,
     Workspace,
     service_name,
-    slug_of,
 )
 
 logger = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ class SwarmRunner:
     # --- Runner --------------------------------------------------------------------------
 
     def start(self, spec: LaunchSpec) -> None:
-        slug = slug_of(spec.key)
+        slug = project_slug(spec.key)
         placement = self.job.placement(spec)
         workspace = self.job.workspace(spec)
         self._drop_stale_secrets(slug)
@@ -235,7 +235,7 @@ class SwarmRunner:
         return found
 
     def _create_secrets(self, spec: LaunchSpec, workspace: Workspace) -> list[SecretReference]:
-        slug = slug_of(spec.key)
+        slug = project_slug(spec.key)
         labels = {LABEL_PROJECT: slug, LABEL_RUN: spec.run_id}
         uid, gid = _ids(self.job.user(spec))
         references = []
@@ -278,7 +278,7 @@ class SwarmRunner:
             raise _unavailable(self.engine, exc) from exc
 
     def _service(self, key: str) -> ServiceInfo | None:
-        slug = slug_of(key)
+        slug = project_slug(key)
         found = [s for s in self._services_of(slug) if s.name == service_name(key)]
         return found[0] if found else None
 

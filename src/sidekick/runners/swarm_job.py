@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from docker.types import (
     ContainerSpec,
@@ -33,18 +32,15 @@ from sidekick.containers.errors import ContainerError
 from sidekick.containers.spec import LABEL_PROJECT, LABEL_RUN
 from sidekick.containers.swarm import SwarmEngine
 from sidekick.errors import RunnerError, RunnerUnavailable
-from sidekick.models import SESSION_PREFIX
 from sidekick.runners import swarm_workspace as ws
 from sidekick.runners.base import LaunchSpec
+from sidekick.runners.container import directory_owner, project_slug, reach_host_api
 from sidekick.runners.swarm_placement import JobPlacement, no_taker_reason, placement_for, takers
 
 LABEL_LOG = "sidekick.log"
 CONFIG_DIR_VARIABLE = "CLAUDE_CONFIG_DIR"
 # A path inside the task, which has its own /tmp: not a shared host directory.
 TASK_CONFIG_DIR = "/tmp/sidekick-claude"  # noqa: S108
-BASE_URL_VARIABLE = "ANTHROPIC_BASE_URL"
-HOST_ALIAS = "host.docker.internal"
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 STOP_GRACE_SECONDS = 10.0
 NANO = 1_000_000_000
 SERVICE_NAME_LIMIT = 63
@@ -114,7 +110,7 @@ class JobBuilder:
 
     def _labels(self, spec: LaunchSpec) -> dict[str, str]:
         own = {
-            LABEL_PROJECT: slug_of(spec.key),
+            LABEL_PROJECT: project_slug(spec.key),
             LABEL_RUN: spec.run_id,
             LABEL_LOG: str(spec.log_path),
         }
@@ -156,7 +152,7 @@ class JobBuilder:
             return self.profile.user
         if self.profile.workspace == "git":
             return None
-        return _owner(spec.cwd)
+        return directory_owner(spec.cwd)
 
     def _environment(
         self, spec: LaunchSpec, workspace: Workspace
@@ -170,17 +166,8 @@ class JobBuilder:
             env[CONFIG_DIR_VARIABLE] = TASK_CONFIG_DIR
             if self.user(spec) is not None:
                 env.setdefault("HOME", TASK_CONFIG_DIR)
-        hosts = self._reach_api(env)
+        hosts = reach_host_api(env)
         return dict(env), hosts
-
-    def _reach_api(self, env: dict[str, str]) -> dict[str, str]:
-        url = env.get(BASE_URL_VARIABLE)
-        parts = urlsplit(url) if url else None
-        if parts is None or parts.hostname not in LOOPBACK_HOSTS:
-            return {}
-        netloc = HOST_ALIAS + (f":{parts.port}" if parts.port else "")
-        env[BASE_URL_VARIABLE] = urlunsplit(parts._replace(netloc=netloc))
-        return {HOST_ALIAS: "host-gateway"}
 
     # --- the code: a shared path or a git clone ---------------------------------------------
 
@@ -264,15 +251,3 @@ def _claude_files(config_dir: Path) -> dict[str, bytes]:
         if path.is_file():
             found[secret] = path.read_bytes()
     return found
-
-
-def slug_of(key: str) -> str:
-    return key.removeprefix(SESSION_PREFIX)
-
-
-def _owner(directory: Path) -> str | None:
-    try:
-        status = directory.stat()
-    except OSError:
-        return None
-    return None if status.st_uid == 0 else f"{status.st_uid}:{status.st_gid}"

@@ -23,9 +23,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from _common import scratch
-from sidekick.config import AgentProfile, ContainersConfig
+from sidekick.config import AgentProfile
 from sidekick.containers.engine import ContainerEngine
 from sidekick.containers.errors import ContainerError
+from sidekick.containers.settings import ContainersConfig
 from sidekick.containers.spec import ContainerSpec, container_name
 from sidekick.runners.base import LaunchSpec
 from sidekick.runners.container import ContainerRunner

@@ -28,9 +28,10 @@ import docker
 from docker.api.client import APIClient
 
 from _common import HEADER, scratch, write_config
-from sidekick.config import AgentProfile, ContainersConfig, load_config
+from sidekick.config import AgentProfile, load_config
 from sidekick.containers.engine import ContainerEngine
 from sidekick.containers.errors import ContainerError
+from sidekick.containers.settings import ContainersConfig
 from sidekick.containers.swarm import SwarmEngine
 from sidekick.daemon import Daemon, Parts
 from sidekick.models import ProjectStatus

@@ -17,6 +17,16 @@ SESSIONS = docker_leftovers.Sessions(CONTAINERS_SESSION, COMPOSE_SESSION, IMAGE_
 _DOCKER_REPORT = pytest.StashKey[list[str]]()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The production looks keep their configuration in the user's cache directory
+    (sidekick.config_cache): the session's, and every sidekick it starts, use one of their
+    own, not the person's ~/.cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _debug_logging(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="sidekick")

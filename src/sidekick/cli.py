@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sidekick import __version__
-from sidekick.config import Config, load_config
 from sidekick.errors import SidekickError
-from sidekick.models import AgentRun, Finding, Snapshot
 
 if TYPE_CHECKING:
+    from sidekick.config import Config
     from sidekick.health import Heartbeat
+    from sidekick.models import AgentRun, Finding, Snapshot
     from sidekick.runners.tmux import TmuxRunner
 
 Command = Callable[[argparse.Namespace], int]
@@ -111,6 +111,8 @@ def _command_named(argv: Sequence[str]) -> str | None:
 
 
 def _config(args: argparse.Namespace) -> Config:
+    from sidekick.config import load_config
+
     return load_config(args.config)
 
 
@@ -386,6 +388,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def _config_to_validate(args: argparse.Namespace) -> tuple[Config, str]:
     """The config, and a note when its API key file is not here: checking the list needs no
     key, and the Compose config names a path that exists only in its container."""
+    from sidekick.config import load_config
     from sidekick.errors import ConfigError
 
     try:
@@ -423,6 +426,7 @@ def _unstartable(
 
 def _shared_directories(config: Config, snapshot: Snapshot, source: str) -> list[Finding]:
     from sidekick.directories import shared_directory_problem, shared_root_directories
+    from sidekick.models import Finding
 
     shared = shared_root_directories(config, snapshot.projects)
     return [

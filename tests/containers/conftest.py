@@ -16,8 +16,8 @@ import docker
 import pytest
 from docker.api.client import APIClient
 
-from sidekick.config import ContainersConfig
 from sidekick.containers.engine import ContainerEngine
+from sidekick.containers.settings import ContainersConfig
 from sidekick.models import slugify
 from tests.containers.helpers import BASE_IMAGE, SESSION, TEST_LABEL, sweep
 from tests.needs import missing

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from docker.api.client import APIClient
 
-from sidekick.config import AgentProfile, ContainersConfig
+from sidekick.config import AgentProfile
 from sidekick.containers.engine import ContainerEngine
 from sidekick.containers.errors import UnmanagedContainer
+from sidekick.containers.settings import ContainersConfig
 from sidekick.containers.spec import ContainerSpec, container_name
 from sidekick.errors import AgentAlreadyRunning, RunnerError
 from sidekick.runners.base import LaunchSpec, exit_status_path, read_exit_status

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from docker.api.client import APIClient
 
-from sidekick.config import ContainersConfig
 from sidekick.containers.context import (
     Kind,
     context_report,
@@ -24,6 +23,7 @@ from sidekick.containers.manifests import (
     read_devcontainer,
 )
 from sidekick.containers.runtimes import Runtime, probe_docker, probe_kubectl, probe_podman
+from sidekick.containers.settings import ContainersConfig
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NO_RUNTIMES: tuple[Runtime, ...] = ()

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from docker.api.client import APIClient
 
-from sidekick.config import ContainersConfig
 from sidekick.containers.engine import ContainerEngine
 from sidekick.containers.errors import (
     ContainerError,
@@ -20,6 +19,7 @@ from sidekick.containers.errors import (
     UnsafeContainerSpec,
 )
 from sidekick.containers.records import ContainerEvent
+from sidekick.containers.settings import ContainersConfig
 from sidekick.containers.spec import Bind, ContainerSpec, Limits, container_name
 from tests.containers.helpers import project_dir, raw_labels
 from tests.polling import wait_until

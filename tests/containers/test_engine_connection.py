@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 from docker.api.client import APIClient
 
-from sidekick.config import AgentProfile, ContainersConfig
+from sidekick.config import AgentProfile
 from sidekick.containers.engine import ContainerEngine
 from sidekick.containers.errors import ContainerError, ErrorCode
+from sidekick.containers.settings import ContainersConfig
 from sidekick.containers.spec import ContainerSpec
 from sidekick.errors import RunnerUnavailable
 from sidekick.runners.container import ContainerExits, ContainerRunner
@@ -30,7 +31,8 @@ NOBODY = 65534
 # Run as an unprivileged user: what a daemon sees when its user lacks the socket's group.
 CLIENT_SCRIPT = """
 import json, sys
-from sidekick.config import AgentProfile, ContainersConfig
+from sidekick.config import AgentProfile
+from sidekick.containers.settings import ContainersConfig
 from sidekick.containers.engine import ContainerEngine
 from sidekick.containers.errors import ContainerError
 engine = ContainerEngine(ContainersConfig(docker_host=sys.argv[1]))

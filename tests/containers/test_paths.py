@@ -7,10 +7,10 @@ from pathlib import Path, PurePosixPath
 import pytest
 from docker.api.client import APIClient
 
-from sidekick.config import ContainersConfig
 from sidekick.containers.engine import ContainerEngine
 from sidekick.containers.errors import PathNotTranslatable
 from sidekick.containers.paths import HostPaths, MountPoint, own_container_id
+from sidekick.containers.settings import ContainersConfig
 from sidekick.containers.spec import Bind, ContainerSpec
 from tests.containers.helpers import project_dir, raw_labels
 

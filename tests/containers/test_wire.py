@@ -20,9 +20,9 @@ from typing import Self
 import pytest
 from docker.api.client import APIClient
 
-from sidekick.config import ContainersConfig
 from sidekick.containers.engine import ContainerEngine
 from sidekick.containers.errors import ContainerError, ErrorCode
+from sidekick.containers.settings import ContainersConfig
 from tests.containers.helpers import BASE_IMAGE, SESSION, TEST_LABEL, engine_socket_path
 from tests.containers.proxy import SocketProxy
 from tests.polling import wait_until

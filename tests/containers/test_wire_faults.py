@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from sidekick.config import ContainersConfig
 from sidekick.containers.engine import ContainerEngine
 from sidekick.containers.errors import ContainerError, ErrorCode
+from sidekick.containers.settings import ContainersConfig
 from sidekick.containers.wire import HEAD_LIMIT, READ_BLOCK
 
 INSPECT = "/containers/app/json"

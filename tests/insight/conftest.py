@@ -23,8 +23,8 @@ import docker
 import pytest
 from docker.api.client import APIClient
 
-from sidekick.config import ContainersConfig
 from sidekick.containers.engine import ContainerEngine
+from sidekick.containers.settings import ContainersConfig
 from tests.containers.conftest import base_image, docker_api
 from tests.containers.helpers import BASE_IMAGE, SESSION, TEST_LABEL
 from tests.mockapi import MockServer, mock_server

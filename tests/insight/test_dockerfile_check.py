@@ -31,8 +31,8 @@ import pytest
 from docker.api.client import APIClient
 
 from sidekick.cli import main
-from sidekick.config import ContainersConfig
 from sidekick.containers.engine import ContainerEngine
+from sidekick.containers.settings import ContainersConfig
 from sidekick.insight.check import CHECK_LABEL, Checker, CheckResult
 from sidekick.insight.detect import detect_build
 from sidekick.insight.generate import generate

@@ -15,9 +15,9 @@ import pytest
 from docker.api.client import APIClient
 
 from sidekick.cli import main
-from sidekick.config import ContainersConfig
 from sidekick.containers import observe
 from sidekick.containers.engine import ContainerEngine
+from sidekick.containers.settings import ContainersConfig
 from sidekick.insight.problems import ProblemKind, Thresholds
 from sidekick.insight.processes import ServiceKind
 from sidekick.insight.releases import last_release

@@ -15,7 +15,7 @@ import docker
 import pytest
 from docker.api.client import APIClient
 
-from sidekick.config import ContainersConfig
+from sidekick.containers.settings import ContainersConfig
 from sidekick.containers.swarm import SwarmEngine
 
 # Importing these fixtures makes them this directory's own.

@@ -14,7 +14,8 @@ import pytest
 import yaml
 from docker.api.client import APIClient
 
-from sidekick.config import AgentProfile, ContainersConfig
+from sidekick.config import AgentProfile
+from sidekick.containers.settings import ContainersConfig
 from sidekick.containers.swarm import SwarmEngine
 from sidekick.models import ProjectStatus, slugify
 from sidekick.runners.base import LaunchSpec

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from docker.api.client import APIClient
 
-from sidekick.config import AgentProfile, ContainersConfig
+from sidekick.config import AgentProfile
+from sidekick.containers.settings import ContainersConfig
 from sidekick.containers.swarm import SwarmEngine
 from sidekick.errors import AgentAlreadyRunning, RunnerError, RunnerUnavailable
 from sidekick.runners.base import LaunchSpec, LiveAgent

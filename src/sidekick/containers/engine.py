@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
-from sidekick.config import ContainersConfig
 from sidekick.containers.errors import ContainerError, ErrorCode, UnmanagedContainer
 from sidekick.containers.paths import HostPaths, mounts_of, own_container_id
 from sidekick.containers.records import (
@@ -36,6 +35,7 @@ from sidekick.containers.records import (
     read_frames,
     split_frames,
 )
+from sidekick.containers.settings import ContainersConfig
 from sidekick.containers.spec import (
     LABEL_INSTANCE,
     Bind,

@@ -17,7 +17,6 @@ from pathlib import Path, PurePosixPath
 from typing import NoReturn
 
 from sidekick.containers.errors import UnsafeContainerSpec
-from sidekick.models import SESSION_PREFIX
 
 LABEL_MANAGED = "sidekick.managed"
 LABEL_PROJECT = "sidekick.project"
@@ -43,6 +42,8 @@ def selector(instance: str = "", project: str | None = None) -> list[str]:
 
 def container_name(project_slug: str) -> str:
     """The deterministic name of a project's container: the same key tmux uses."""
+    from sidekick.models import SESSION_PREFIX  # models (hashlib, unicodedata) only when used
+
     return SESSION_PREFIX + project_slug
 
 

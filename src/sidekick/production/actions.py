@@ -29,7 +29,7 @@ def cmd_restart(args: argparse.Namespace) -> int:
     (chosen,) = targets(config, args.project)
     engine = ContainerEngine(config.containers)
     try:
-        with ProductionStore(_db(config)) as store:
+        with ProductionStore(_db(config.daemon.state_dir)) as store:
             action = Action(store, chosen.name, "restart")
             ask = partial(confirmed, yes=args.yes)
             outcome = restart(chosen, chosen.engine(engine), action, tuple(args.services), ask)
@@ -54,7 +54,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     (chosen,) = targets(config, args.project)
     engine = ContainerEngine(config.containers)
     try:
-        with ProductionStore(_db(config)) as store:
+        with ProductionStore(_db(config.daemon.state_dir)) as store:
             return _deploy(
                 args, config, chosen, Deployer(chosen, engine, store, config.daemon.state_dir)
             )
@@ -146,7 +146,7 @@ def _say(args: argparse.Namespace, outcome: Outcome) -> None:
 
 def _note(config: Config, project: str, text: str) -> None:
     """The row says what production runs now, as after a deploy from the dashboard."""
-    store = StateStore(_db(config))
+    store = StateStore(_db(config.daemon.state_dir))
     try:
         note_on_row(store, project, text)
     finally:
@@ -154,7 +154,7 @@ def _note(config: Config, project: str, text: str) -> None:
 
 
 def _agent_running(config: Config, project: str) -> bool:
-    store = StateStore(_db(config))
+    store = StateStore(_db(config.daemon.state_dir))
     try:
         return any(run.project == project for run in store.active_runs().values())
     finally:
@@ -167,7 +167,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     goal = _release_number(chosen.name, args.release) if args.release else None
     engine = ContainerEngine(config.containers)
     try:
-        with ProductionStore(_db(config)) as store:
+        with ProductionStore(_db(config.daemon.state_dir)) as store:
             deployer = Deployer(chosen, engine, store, config.daemon.state_dir)
             action = Action(store, chosen.name, f"rollback {args.release or ''}".strip())
             answer = confirmed(

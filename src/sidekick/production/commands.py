@@ -19,12 +19,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, TextIO
 
-from sidekick.config import Config, load_config
+from sidekick.config_cache import load_view
 from sidekick.containers.engine import ContainerEngine
 from sidekick.production.errors import ProductionError
 from sidekick.production.target import Target, targets
+from sidekick.production.view import ProductionView
 
 if TYPE_CHECKING:
+    from sidekick.config import Config
     from sidekick.production.logs import LogQuery
     from sidekick.production.store import ProductionStore
 
@@ -33,7 +35,15 @@ LOG_BUFFER = 1 << 16
 
 
 def _config(args: argparse.Namespace) -> Config:
+    from sidekick.config import load_config
+
     return load_config(args.config)
+
+
+def _view(args: argparse.Namespace) -> ProductionView:
+    """What a look needs of the configuration: kept from the last look while nothing it
+    was made from has changed (see :mod:`sidekick.config_cache`)."""
+    return load_view(ProductionView, args.config)
 
 
 def _print_json(data: object) -> None:
@@ -71,13 +81,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     from sidekick.production.status import render as render_status
     from sidekick.production.store import ProductionStore
 
-    config = _config(args)
-    engine = ContainerEngine(config.containers)
+    view = _view(args)
+    engine = ContainerEngine(view.containers)
     try:
-        with ProductionStore(_db(config)) as store:
+        with ProductionStore(_db(view.state_dir)) as store:
             statuses = [
                 project_status(t, engine, _release_name(store, t.name))
-                for t in targets(config, args.project)
+                for t in targets(view, args.project)
             ]
     finally:
         engine.close()
@@ -94,12 +104,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_logs(args: argparse.Namespace) -> int:
     from sidekick.production.logs import LogWriter, copy_logs
 
-    config = _config(args)
-    (chosen,) = targets(config, args.project)
+    view = _view(args)
+    (chosen,) = targets(view, args.project)
     query = _log_query(args, chosen)
     out, err = _output(sys.stdout, query.follow), _output(sys.stderr, query.follow)
     writer = LogWriter(out, err, timestamps=query.timestamps, as_json=args.json)
-    engine = ContainerEngine(config.containers)
+    engine = ContainerEngine(view.containers)
     try:
         scoped = chosen.engine(engine)
         rows = chosen.select(scoped.list(), query.services)
@@ -157,8 +167,8 @@ def _log_query(args: argparse.Namespace, chosen: Target) -> LogQuery:
 def cmd_history(args: argparse.Namespace) -> int:
     from sidekick.production.store import ProductionStore
 
-    config = _config(args)
-    with ProductionStore(_db(config)) as store:
+    view = _view(args)
+    with ProductionStore(_db(view.state_dir)) as store:
         releases = store.releases(args.project, args.limit)
         audit = store.audit_log(args.project, args.limit)
     if args.json:
@@ -181,8 +191,8 @@ def _when(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
 
 
-def _db(config: Config) -> Path:
-    return config.daemon.state_dir / "sidekick.db"
+def _db(state_dir: Path) -> Path:
+    return state_dir / "sidekick.db"
 
 
 def _release_name(store: ProductionStore, project: str) -> str:

@@ -9,15 +9,12 @@ unchanged, and hands the production blocks to the loader under their own keys
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import yaml
-
-from sidekick.config_yaml import UnclearValue, parse
 
 COMPOSE_FILE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 AUTO_MODES = ("off", "on_complete")
@@ -117,26 +114,61 @@ def default_project_name(directory: Path, declared: str | None = None) -> str:
 
 
 READ_CACHE = 64
+ComposeRead = tuple[tuple[Path, int, int, int], tuple[str | None, tuple[str, ...]]]
 _read: dict[tuple[Path, int, int, int], tuple[str | None, tuple[str, ...]]] = {}
+
+
+def compose_reads(blocks: Iterable[ProductionConfig]) -> list[ComposeRead]:
+    """What :func:`read_compose` read of these blocks' compose files in this process:
+    ((file, inode, size, modification time in ns), (declared name, services)) each, for
+    :mod:`sidekick.config_cache` to keep."""
+    reads = []
+    for settings in blocks:
+        file = compose_file(settings.path, settings.compose_file) if settings.path else None
+        with contextlib.suppress(OSError):
+            if file is not None:
+                seen = file.stat()
+                key = (file, seen.st_ino, seen.st_size, seen.st_mtime_ns)
+                if key in _read:
+                    reads.append((key, _read[key]))
+    return reads
+
+
+def remember_compose_reads(reads: list[ComposeRead]) -> None:
+    """Take reads kept by another process; each serves only while its file is unchanged."""
+    _read.update(reads)
 
 
 def read_compose(file: Path) -> tuple[str | None, tuple[str, ...]]:
     """The compose file's declared name and its services; raises ValueError if unreadable.
 
     One command asks several times (validation, targets, status); the file is parsed once
-    for as long as it stays the same file (inode, size and modification time)."""
+    for as long as it stays the same file (inode, size and modification time). PyYAML is
+    imported only to parse one: a look served by :mod:`sidekick.config_cache` brings these
+    answers with it and parses no compose file."""
     try:
         seen = file.stat()
-        key = (file, seen.st_ino, seen.st_size, seen.st_mtime_ns)
-        found = _read.get(key)
-        if found is None:
-            found = _services(file, parse(file.read_text(encoding="utf-8"))[0])
-            if len(_read) >= READ_CACHE:
-                _read.clear()
-            _read[key] = found
+    except OSError as exc:
+        raise ValueError(f"cannot read {file}: {exc}") from None
+    key = (file, seen.st_ino, seen.st_size, seen.st_mtime_ns)
+    found = _read.get(key)
+    if found is None:
+        found = _parse_compose(file)
+        if len(_read) >= READ_CACHE:
+            _read.clear()
+        _read[key] = found
+    return found
+
+
+def _parse_compose(file: Path) -> tuple[str | None, tuple[str, ...]]:
+    import yaml
+
+    from sidekick.config_yaml import UnclearValue, parse
+
+    try:
+        return _services(file, parse(file.read_text(encoding="utf-8"))[0])
     except (OSError, yaml.YAMLError, UnclearValue) as exc:
         raise ValueError(f"cannot read {file}: {exc}") from None
-    return found
 
 
 def _services(file: Path, data: Any) -> tuple[str | None, tuple[str, ...]]:
@@ -148,6 +180,8 @@ def _services(file: Path, data: Any) -> tuple[str | None, tuple[str, ...]]:
 
 def read_compose_builds(file: Path) -> dict[str, str]:
     """The services the compose file builds, with their build context (relative to it)."""
+    from sidekick.config_yaml import parse
+
     data = parse(file.read_text(encoding="utf-8"))[0]
     builds = {}
     for name, service in (data.get("services") or {}).items():

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from sidekick.config import Config
 from sidekick.containers.engine import ContainerEngine
 from sidekick.containers.records import ContainerInfo
 from sidekick.containers.scope import Scope, ScopedEngine, service_of
 from sidekick.production.errors import ProductionError
 from sidekick.production.settings import ComposeProject, ProductionConfig, compose_project
+
+
+class Configured(Protocol):
+    """The configuration as targets read it: the whole :class:`~sidekick.config.Config`, or
+    the :class:`~sidekick.production.view.ProductionView` a look is served."""
+
+    @property
+    def production(self) -> Mapping[str, ProductionConfig]: ...
+
+    def project_directory(self, name: str) -> Path | None: ...
 
 
 @dataclass(frozen=True)
@@ -42,7 +53,7 @@ class Target:
         return ScopedEngine(engine, self.scope, self.name)
 
 
-def target(config: Config, name: str) -> Target:
+def target(config: Configured, name: str) -> Target:
     settings = config.production.get(name)
     if settings is None:
         raise ProductionError(name, "has no production block in the configuration")
@@ -53,7 +64,7 @@ def target(config: Config, name: str) -> Target:
     return Target(name, settings, compose, config.project_directory(name))
 
 
-def targets(config: Config, name: str | None = None) -> list[Target]:
+def targets(config: Configured, name: str | None = None) -> list[Target]:
     """The one project named, or every project with a production block."""
     if name is not None:
         return [target(config, name)]

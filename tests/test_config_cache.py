@@ -1,0 +1,243 @@
+"""sidekick.config_cache: a look is served what a full load would give it now, or a full load.
+
+Each test writes an entry with one look, changes one thing the entry was made from, and
+checks that the next look sees the change. Whether a look was served from the entry is
+seen by making the full load fail: a served look does not call it."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import sidekick.config
+from sidekick import config_cache
+from sidekick.config_cache import cache_dir, load_view
+from sidekick.errors import ConfigError
+from sidekick.models import slugify
+from sidekick.production.settings import ProductionConfig, compose_project
+from sidekick.production.target import targets
+from sidekick.production.view import ProductionView
+
+COMPOSE = "services:\n  web:\n    image: x\n  worker:\n    image: y\n"
+
+
+class FullLoad(Exception):
+    """Raised instead of loading config.yaml: the look was not served from its entry."""
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    for name in [n for n in os.environ if n.startswith("SIDEKICK_")]:
+        monkeypatch.delenv(name)
+    return tmp_path / "cache" / "sidekick"
+
+
+@pytest.fixture
+def world(tmp_path: Path, cache: Path) -> Path:
+    workspace, production = tmp_path / "work" / "shop", tmp_path / "prod" / "shop"
+    workspace.mkdir(parents=True)
+    production.mkdir(parents=True)
+    (production / "compose.yaml").write_text(COMPOSE)
+    config = tmp_path / "config.yaml"
+    config.write_text(_config(tmp_path, "primary: web"))
+    return config
+
+
+def _config(root: Path, extra: str) -> str:
+    return (
+        f"daemon:\n  state_dir: {root / 'state'}\n"
+        f"projects:\n  Shop:\n    directory: {root / 'work' / 'shop'}\n    production:\n"
+        f"      path: {root / 'prod' / 'shop'}\n      {extra}\n"
+    )
+
+
+def _served(config: Path) -> ProductionView | None:
+    """The view if the entry served it, None if a full load was needed."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sidekick.config, "load_config", _refuse)
+        try:
+            return load_view(ProductionView, config)
+        except FullLoad:
+            return None
+
+
+def _refuse(*_args: object, **_kwargs: object) -> None:
+    raise FullLoad
+
+
+def test_a_second_look_is_served_the_first_ones_view(world: Path, cache: Path) -> None:
+    first = load_view(ProductionView, world)
+    assert first.production["Shop"].primary == "web"
+    assert [p.name for p in cache.iterdir()] == [next(cache.iterdir()).name]
+    served = _served(world)
+    assert served == first
+
+
+def test_the_entry_is_the_users_own_and_nobody_elses_to_write(world: Path, cache: Path) -> None:
+    load_view(ProductionView, world)
+    (entry,) = cache.iterdir()
+    assert stat.S_IMODE(entry.stat().st_mode) == 0o600
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o700
+    entry.chmod(0o666)
+    assert _served(world) is None
+
+
+def test_an_edit_of_the_config_file_is_seen(world: Path, tmp_path: Path) -> None:
+    load_view(ProductionView, world)
+    world.write_text(_config(tmp_path, "primary: worker"))
+    assert _served(world) is None
+    assert load_view(ProductionView, world).production["Shop"].primary == "worker"
+    assert _served(world) is not None
+
+
+def test_an_override_in_the_environment_is_seen(
+    world: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    load_view(ProductionView, world)
+    monkeypatch.setenv("SIDEKICK_DAEMON__STATE_DIR", str(tmp_path / "elsewhere"))
+    assert _served(world) is None
+    assert load_view(ProductionView, world).state_dir == tmp_path / "elsewhere"
+
+
+def test_a_changed_compose_file_is_read_again(world: Path, tmp_path: Path) -> None:
+    load_view(ProductionView, world)
+    compose = tmp_path / "prod" / "shop" / "compose.yaml"
+    compose.write_text("name: renamed\n" + COMPOSE + "  cron:\n    image: z\n")
+    assert _served(world) is None
+    (chosen,) = targets(load_view(ProductionView, world), "Shop")
+    assert chosen.compose is not None
+    assert chosen.compose.name == "renamed"
+    assert chosen.compose.services == ("web", "worker", "cron")
+
+
+def test_a_compose_file_no_longer_naming_a_configured_service_is_refused_again(
+    world: Path, tmp_path: Path
+) -> None:
+    load_view(ProductionView, world)
+    (tmp_path / "prod" / "shop" / "compose.yaml").write_text("services:\n  api:\n    image: x\n")
+    with pytest.raises(ConfigError, match="unknown service 'web'"):
+        load_view(ProductionView, world)
+
+
+def test_a_served_look_parses_no_compose_file(world: Path, tmp_path: Path) -> None:
+    """The compose file's reads come with the entry (its name and services, while the file
+    stays the same file), in a process that has read nothing yet."""
+    load_view(ProductionView, world)
+    script = (
+        "import sys\n"
+        "from sidekick.config_cache import load_view\n"
+        "from sidekick.production.target import targets\n"
+        "from sidekick.production.view import ProductionView\n"
+        f"(t,) = targets(load_view(ProductionView, {str(world)!r}), 'Shop')\n"
+        "print(t.compose.services, 'yaml' in sys.modules, 'sidekick.config' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split("\n")[0] == "('web', 'worker') False False"
+
+
+def test_a_removed_directory_is_a_full_load_that_says_so(world: Path, tmp_path: Path) -> None:
+    load_view(ProductionView, world)
+    (tmp_path / "prod" / "shop" / "compose.yaml").unlink()
+    (tmp_path / "prod" / "shop").rmdir()
+    with pytest.raises(ConfigError, match="directory does not exist"):
+        load_view(ProductionView, world)
+
+
+def test_a_file_the_checks_need_that_is_gone_is_seen(world: Path, tmp_path: Path) -> None:
+    key = tmp_path / "api-key"
+    key.write_text("secret\n")
+    world.write_text(world.read_text() + f"api:\n  key_file: {key}\n")
+    load_view(ProductionView, world)
+    key.unlink()
+    with pytest.raises(ConfigError, match=r"api\.key_file"):
+        load_view(ProductionView, world)
+
+
+def test_a_workspace_under_projects_root_is_chosen_again_when_another_appears(
+    tmp_path: Path, cache: Path
+) -> None:
+    root = tmp_path / "root"
+    (root / "my-shop").mkdir(parents=True)
+    production = tmp_path / "prod"
+    production.mkdir()
+    (production / "compose.yaml").write_text(COMPOSE)
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"projects_root: {root}\nprojects:\n  My_Shop:\n    production:\n      path: {production}\n"
+    )
+    before = load_view(ProductionView, config).project_directory("My_Shop")
+    assert before == root / "my-shop"
+    (root / slugify("My_Shop")).mkdir()
+    assert _served(config) is None
+    chosen = load_view(ProductionView, config).project_directory("My_Shop")
+    assert chosen == root / slugify("My_Shop")
+
+
+def test_a_config_that_does_not_load_is_not_kept(world: Path, cache: Path) -> None:
+    world.write_text(world.read_text() + "capacity:\n  max_agents: -1\n")
+    for _ in range(2):
+        with pytest.raises(ConfigError, match=r"capacity\.max_agents"):
+            load_view(ProductionView, world)
+    assert not cache.exists() or not list(cache.iterdir())
+
+
+def test_a_damaged_entry_is_loaded_again_and_replaced(world: Path, cache: Path) -> None:
+    load_view(ProductionView, world)
+    (entry,) = cache.iterdir()
+    entry.write_bytes(b"\x80\x05not a pickle")
+    assert _served(world) is None
+    load_view(ProductionView, world)
+    assert _served(world) is not None
+
+
+def test_a_cache_directory_that_cannot_be_written_costs_only_the_full_load(
+    world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    assert load_view(ProductionView, world).production["Shop"].primary == "web"
+    assert _served(world) is None
+
+
+def test_the_cache_keeps_a_bounded_number_of_entries(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(config_cache, "KEEP", 3)
+    for n in range(5):
+        path = tmp_path / f"config-{n}.yaml"
+        path.write_text(f"daemon:\n  state_dir: {tmp_path / 'state'}\n")
+        load_view(ProductionView, path)
+    assert len(list(cache.iterdir())) == 3
+
+
+def test_no_config_file_means_defaults_and_no_entry(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert load_view(ProductionView).production == {}
+    assert not cache.exists()
+
+
+def test_the_cache_directory_follows_xdg(tmp_path: Path) -> None:
+    assert cache_dir({"XDG_CACHE_HOME": str(tmp_path)}) == tmp_path / "sidekick"
+    assert cache_dir({"HOME": "/home/someone"}) == Path("/home/someone/.cache/sidekick")
+
+
+def test_compose_project_still_reads_an_unkept_file(tmp_path: Path) -> None:
+    """The module-level reads serve only files that stayed the same."""
+    (tmp_path / "compose.yaml").write_text(COMPOSE)
+    settings = ProductionConfig(path=tmp_path)
+    first = compose_project(settings)
+    (tmp_path / "compose.yaml").write_text("services:\n  other:\n    image: x\n")
+    second = compose_project(settings)
+    assert first is not None and second is not None
+    assert (first.services, second.services) == (("web", "worker"), ("other",))

@@ -109,7 +109,10 @@ class Bench:
         PYTHONDONTWRITEBYTECODE (set in CI shells) every run would compile its modules again,
         about a fifth of a ``prod status``. The warm-up round of ``paired`` writes them."""
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-        return {**env, "PYTHONPYCACHEPREFIX": str(self.root / "pycache")}
+        # The looks keep their view of the configuration there (sidekick.config_cache), as a
+        # person's do in ~/.cache; the bench's goes with its scratch directory.
+        cache = str(self.root / "cache")
+        return {**env, "PYTHONPYCACHEPREFIX": str(self.root / "pycache"), "XDG_CACHE_HOME": cache}
 
     def write_config(self, entries: dict[str, tuple[Path, Path, str]]) -> None:
         lines = [f"daemon:\n  state_dir: {self.root / 'state'}\nprojects:"]

@@ -4,8 +4,11 @@ Why: ``sidekick prod status`` and ``prod logs`` are the commands a person runs m
 they are measured against ``docker compose ps`` and ``docker logs`` (bench/bench_prod.py,
 target <= 1.5x each). A full :func:`~sidekick.config.load_config` costs such a run
 PyYAML's import, the parse of config.yaml and of every production compose file, and the
-import of the checks: 25-35 ms of a 120-150 ms ``prod status`` on the 2-core CI machine
-(see the module's commit for the figures). So a look keeps the Config it loaded, with the
+import of every section's class with what those need. Measured on the 2-core CI machine
+(medians of 15 runs, two runs each): ``prod status`` of a 10-container project took
+126-134 ms with a full load and 90-93 ms served a kept view; ``prod logs --tail 10000``
+161-189 ms and 127-138 ms. So a look keeps what it needs of the configuration (a
+:class:`View`, such as :class:`~sidekick.production.view.ProductionView`), with the
 compose files that load read, and the next look takes them while nothing they came from
 has changed.
 

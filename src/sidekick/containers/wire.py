@@ -16,8 +16,9 @@ still passes through :class:`~sidekick.containers.engine.ContainerEngine`, which
 fails here into a ContainerError; an engine not on a Unix socket is reached through
 docker-py as before. With these reads (and lazy imports, one container's log written a
 block at a time), the bench measured status at 1.21-1.74x and logs at 1.43-3.29x over
-runs on that machine under a load of 7-8; what remains is mostly the interpreter and the
-configuration's imports (about 80 of 120 ms of CPU), against a Go client's 50.
+runs on that machine under a load of 7-8; what remained was mostly the interpreter and the
+configuration's imports (about 80 of 120 ms of CPU), against a Go client's 50, since
+served by :mod:`sidekick.config_cache`.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 A look (``prod status``, ``prod logs``, ``prod history``) is served this view from
 :mod:`sidekick.config_cache`, so it imports the production and engine settings alone,
-not every section of config.yaml (:mod:`sidekick.config` and what its classes need cost
-a ``prod status`` about 15 ms on the 2-core CI machine; see :mod:`sidekick.config_cache`).
+not every section of config.yaml with what their classes need (see that module for
+what this saves).
 """
 
 from __future__ import annotations

@@ -43,10 +43,17 @@ def world(tmp_path: Path, cache: Path) -> Path:
     workspace, production = tmp_path / "work" / "shop", tmp_path / "prod" / "shop"
     workspace.mkdir(parents=True)
     production.mkdir(parents=True)
-    (production / "compose.yaml").write_text(COMPOSE)
+    _settled(production / "compose.yaml", COMPOSE)
     config = tmp_path / "config.yaml"
     config.write_text(_config(tmp_path, "primary: web"))
     return config
+
+
+def _settled(path: Path, text: str) -> None:
+    """Written a minute ago: a compose file changed in the last seconds is not kept."""
+    path.write_text(text)
+    ago = path.stat().st_mtime - 60
+    os.utime(path, (ago, ago))
 
 
 def _config(root: Path, extra: str) -> str:
@@ -125,6 +132,20 @@ def test_a_compose_file_no_longer_naming_a_configured_service_is_refused_again(
         load_view(ProductionView, world)
 
 
+def test_a_compose_file_changed_seconds_ago_is_not_kept(world: Path, tmp_path: Path) -> None:
+    """A second change in the same tick of the file system's clock, of the same size, would
+    keep the inode, size and time of the first: such a read is not trusted (racily clean)."""
+    compose = tmp_path / "prod" / "shop" / "compose.yaml"
+    compose.write_text(COMPOSE.replace("web", "api"))
+    world.write_text(_config(tmp_path, "primary: api"))
+    assert load_view(ProductionView, world).production["Shop"].primary == "api"
+    assert _served(world) is None
+    ago = compose.stat().st_mtime - 60
+    os.utime(compose, (ago, ago))
+    load_view(ProductionView, world)
+    assert _served(world) is not None
+
+
 def test_a_served_look_parses_no_compose_file(world: Path, tmp_path: Path) -> None:
     """The compose file's reads come with the entry (its name and services, while the file
     stays the same file), in a process that has read nothing yet."""
@@ -168,7 +189,7 @@ def test_a_workspace_under_projects_root_is_chosen_again_when_another_appears(
     (root / "my-shop").mkdir(parents=True)
     production = tmp_path / "prod"
     production.mkdir()
-    (production / "compose.yaml").write_text(COMPOSE)
+    _settled(production / "compose.yaml", COMPOSE)
     config = tmp_path / "config.yaml"
     config.write_text(
         f"projects_root: {root}\nprojects:\n  My_Shop:\n    production:\n      path: {production}\n"

@@ -22,6 +22,9 @@ configuration is loaded in full (and the entry written again):
   production directories);
 - every compose file the load read (inode, size, modification time), whose name and
   services it then serves without parsing (:func:`sidekick.production.settings.read_compose`);
+  no entry is written while one of them changed in the last 2 s, as git does not trust an
+  index entry as new as the index ("racily clean"): a second change in the same tick of
+  the file system's clock, of the same size, would look the same;
 - the source of every sidekick module that was loaded when the entry was written (size
   and modification time): new code may read the configuration differently.
 
@@ -39,6 +42,7 @@ import os
 import pickle
 import stat
 import sys
+import time
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -52,6 +56,9 @@ if TYPE_CHECKING:
 
 FORMAT = 1
 KEEP = 32
+# File systems stamp a change with a clock that ticks every few milliseconds (the kernel's
+# coarse clock); a margin of seconds also covers file systems that keep whole seconds.
+RACY_NS = 2_000_000_000
 _KINDS = {stat.S_IFREG: "file", stat.S_IFDIR: "dir"}
 
 
@@ -143,6 +150,8 @@ def _write(
 ) -> None:
     import tempfile
 
+    if any(_racy(key[3]) for key, _ in compose):
+        return
     kept = {
         "inputs": inputs,
         "view": made,
@@ -162,6 +171,13 @@ def _write(
                 os.unlink(temp)
             raise
         _prune(entry.parent)
+
+
+def _racy(mtime_ns: int) -> bool:
+    """Whether a file changed so recently that a change in the same tick of the file
+    system's clock, of the same size, would look the same (git's "racily clean" entries):
+    its read is not kept."""
+    return mtime_ns >= time.time_ns() - RACY_NS
 
 
 def _read(entry: Path) -> dict[str, Any] | None:

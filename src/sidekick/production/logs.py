@@ -85,8 +85,16 @@ def copy_logs(
     """The containers' lines to the writer: merged, filtered, or, for one container shown
     plainly, its frames as they come."""
     if len(rows) > 1 or query.grep is not None or writer.timestamps or writer.as_json:
-        for line in stream_logs(scoped, rows, query):
+        cut: list[str] = []
+
+        def report(source: str, problem: str) -> None:
+            writer.note(source, problem)
+            cut.append(source)
+
+        for line in stream_logs(scoped, rows, query, report):
             writer.write(line)
+        if cut:
+            raise ProductionError(scoped.project, f"the log of {', '.join(cut)} was cut short")
         return
     (row,) = rows
     records = scoped.log_records(
@@ -104,9 +112,14 @@ def copy_logs(
 
 
 def stream_logs(
-    scoped: ScopedEngine, rows: list[ContainerInfo], query: LogQuery
+    scoped: ScopedEngine,
+    rows: list[ContainerInfo],
+    query: LogQuery,
+    on_cut: Callable[[str, str], None] = lambda source, problem: None,
 ) -> Iterator[LogLine]:
-    """The containers' lines, merged by time (or as they come, when following)."""
+    """The containers' lines, merged by time (or as they come, when following). A merged
+    log that fails raises the engine's error; a followed one keeps the other containers'
+    lines coming and calls ``on_cut(source, problem)``, in this thread, for the failed one."""
     prefixes = sources(rows)
     opened = [
         (
@@ -118,7 +131,7 @@ def stream_logs(
         for r in rows
     ]
     try:
-        lines = _arrival(opened) if query.follow else _merged(opened)
+        lines = _arrival(opened, on_cut) if query.follow else _merged(opened)
         grep = query.grep
         if grep is None:
             yield from lines
@@ -142,27 +155,40 @@ def _merged(opened: list[tuple[str, LogRecords]]) -> Iterator[LogLine]:
     return heapq.merge(*(_lines(s, r) for s, r in opened))
 
 
-def _arrival(opened: list[tuple[str, LogRecords]]) -> Iterator[LogLine]:
-    lines: queue.Queue[LogLine | None] = queue.Queue(FOLLOW_QUEUE)
+class _Ended(NamedTuple):
+    """A followed container's stream is over: it stopped (no problem) or was cut."""
+
+    source: str
+    problem: str
+
+
+def _arrival(
+    opened: list[tuple[str, LogRecords]], on_cut: Callable[[str, str], None]
+) -> Iterator[LogLine]:
+    lines: queue.Queue[LogLine | _Ended] = queue.Queue(FOLLOW_QUEUE)
     for source, records in opened:
         threading.Thread(target=_pump, args=(source, records, lines.put), daemon=True).start()
     running = len(opened)
     while running:
         line = lines.get()
-        if line is None:
+        if isinstance(line, _Ended):
             running -= 1
+            if line.problem:
+                on_cut(line.source, line.problem)
         else:
             yield line
 
 
-def _pump(source: str, records: LogRecords, put: Callable[[LogLine | None], None]) -> None:
+def _pump(source: str, records: LogRecords, put: Callable[[LogLine | _Ended], None]) -> None:
+    problem = ""
     try:
         for line in _lines(source, records):
             put(line)
-    except Exception as exc:  # a closed stream ends this container's lines, nothing more
+    except Exception as exc:  # the engine's error, or the stream closed when the reader left
         logger.debug("log stream of %s ended: %s", source, exc)
+        problem = str(exc)
     finally:
-        put(None)
+        put(_Ended(source, problem))
 
 
 class LogWriter:
@@ -210,6 +236,10 @@ class LogWriter:
             pending = pending[offset:]
             self.out.write(b"".join(lines[0]))
             self.err.write(b"".join(lines[1]))
+
+    def note(self, source: str, problem: str) -> None:
+        """Say on stderr, between the lines, that a source's log was cut and why."""
+        self.err.write(f"sidekick: {source}: log cut short: {problem}\n".encode())
 
     def _prefix(self, source: str) -> bytes:
         """``service  | ``, padded to the widest source seen so far (kept per source)."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import socket
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,45 +18,10 @@ from sidekick.containers.engine import ContainerEngine
 from sidekick.containers.errors import ContainerError, ErrorCode
 from sidekick.containers.settings import ContainersConfig
 from sidekick.containers.wire import HEAD_LIMIT, READ_BLOCK
+from tests.fake_engine import FakeEngine
 
 INSPECT = "/containers/app/json"
 LOGS = "/containers/app/logs"
-
-
-class FakeEngine:
-    """Answers every request on its socket with the same bytes; with ``hold``, keeps the
-    connection open after them until the client hangs up (as an engine that stalls)."""
-
-    def __init__(self, listener: socket.socket, answer: bytes, *, hold: bool = False) -> None:
-        self.answer, self.hold = answer, hold
-        self.listener = listener
-        self.listener.listen(4)
-        self.requests: list[bytes] = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return  # the listener was closed: the test is over
-            with conn:
-                self._answer(conn)
-
-    def _answer(self, conn: socket.socket) -> None:
-        request = b""
-        while b"\r\n\r\n" not in request and (data := conn.recv(4096)):
-            request += data
-        self.requests.append(request)
-        try:
-            conn.sendall(self.answer)
-            while self.hold and conn.recv(4096):
-                pass
-        except OSError:
-            pass  # the client hung up first, as it should on a bad answer
-
-    def close(self) -> None:
-        self.listener.close()
 
 
 @pytest.fixture

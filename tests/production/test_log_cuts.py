@@ -12,7 +12,6 @@ import io
 import re
 import socket
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from sidekick.containers.scope import COMPOSE_PROJECT, COMPOSE_SERVICE, Scope, S
 from sidekick.containers.settings import ContainersConfig
 from sidekick.production.errors import ProductionError
 from sidekick.production.logs import LogQuery, LogWriter, copy_logs
+from tests.fake_engine import FakeEngine
 
 STAMP = "2026-11-30T11:00:0{}.000000000Z"
 
@@ -43,31 +43,17 @@ def chunked(body: bytes, *, last_chunk: bool) -> bytes:
     return head + chunk + (b"0\r\n\r\n" if last_chunk else b"")
 
 
-class LogEngine:
-    """Answers ``GET .../containers/<id>/logs`` with that container's bytes, then hangs up."""
+def answering(path: Path, answers: dict[str, bytes]) -> None:
+    """A fake engine that answers ``GET .../containers/<id>/logs`` with that container's
+    bytes, then hangs up."""
 
-    def __init__(self, path: Path, answers: dict[str, bytes]) -> None:
-        self.answers = answers
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(str(path))
-        self.listener.listen(8)
-        threading.Thread(target=self._serve, daemon=True).start()
+    def answer(request: bytes) -> bytes:
+        found = re.search(rb"/containers/([^/]+)/logs", request)
+        return answers[found.group(1).decode()] if found else b""
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
-
-    def _answer(self, conn: socket.socket) -> None:
-        with conn:
-            request = b""
-            while b"\r\n\r\n" not in request and (data := conn.recv(4096)):
-                request += data
-            found = re.search(rb"/containers/([^/]+)/logs", request)
-            conn.sendall(self.answers[found.group(1).decode()] if found else b"")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    FakeEngine(listener, answer)
 
 
 @pytest.fixture
@@ -83,7 +69,7 @@ def container(service: str) -> ContainerInfo:
 
 
 def follow(socket_dir: Path, answers: dict[str, bytes]) -> tuple[bytes, bytes, Exception | None]:
-    LogEngine(socket_dir / "engine.sock", answers)
+    answering(socket_dir / "engine.sock", answers)
     # A fixed API version: no /_ping first.
     address = f"unix://{socket_dir / 'engine.sock'}"
     settings = ContainersConfig(docker_host=address, api_version="1.41", timeout=10)

@@ -7,6 +7,7 @@ seen by making the full load fail: a served look does not call it."""
 from __future__ import annotations
 
 import os
+import pickle
 import stat
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+import sidekick
 import sidekick.config
 from sidekick import config_cache
 from sidekick.config_cache import cache_dir, load_view
@@ -262,3 +264,127 @@ def test_compose_project_still_reads_an_unkept_file(tmp_path: Path) -> None:
     second = compose_project(settings)
     assert first is not None and second is not None
     assert (first.services, second.services) == (("web", "worker"), ("other",))
+
+
+def test_a_compose_file_compose_would_now_prefer_is_a_full_load(
+    tmp_path: Path, cache: Path
+) -> None:
+    """Compose reads compose.yaml before docker-compose.yml: one that appears is seen."""
+    workspace, production = tmp_path / "work" / "shop", tmp_path / "prod" / "shop"
+    workspace.mkdir(parents=True)
+    production.mkdir(parents=True)
+    _settled(production / "docker-compose.yml", COMPOSE)
+    config = tmp_path / "config.yaml"
+    config.write_text(_config(tmp_path, "primary: web"))
+    load_view(ProductionView, config)
+    assert _served(config) is not None
+    _settled(production / "compose.yaml", "services:\n  api:\n    image: x\n")
+    with pytest.raises(ConfigError, match="unknown service 'web'"):
+        load_view(ProductionView, config)
+
+
+def test_a_workspace_link_that_now_leads_around_production_is_a_full_load(
+    tmp_path: Path, cache: Path
+) -> None:
+    (tmp_path / "real-workspace").mkdir()
+    production = tmp_path / "srv" / "prod" / "shop"
+    production.mkdir(parents=True)
+    _settled(production / "compose.yaml", COMPOSE)
+    link = tmp_path / "ws"
+    link.symlink_to(tmp_path / "real-workspace")
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"projects:\n  Shop:\n    directory: {link}\n    production:\n      path: {production}\n"
+    )
+    load_view(ProductionView, config)
+    assert _served(config) is not None
+    link.unlink()
+    link.symlink_to(tmp_path / "srv")
+    with pytest.raises(ConfigError, match="inside the project's workspace"):
+        load_view(ProductionView, config)
+
+
+def test_another_installation_is_not_served_this_ones_entry(
+    world: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load_view(ProductionView, world)
+    monkeypatch.setattr(sidekick, "__version__", "99.0")
+    assert _served(world) is None
+
+
+def test_a_linked_entry_is_never_unpickled(world: Path, cache: Path, tmp_path: Path) -> None:
+    """Whoever may write the cache directory must not choose what a look unpickles: an
+    entry that is a link to a file of this user's (one in a cloned repository, say) is
+    not opened, so the code its pickle names never runs."""
+    load_view(ProductionView, world)
+    (entry,) = cache.iterdir()
+    marker = tmp_path / "ran"
+    payload = tmp_path / "innocent.bin"
+    payload.write_bytes(pickle.dumps(_Opens(str(marker))))
+    entry.unlink()
+    entry.symlink_to(payload)
+    assert _served(world) is None
+    assert not marker.exists()
+
+
+class _Opens:
+    """Unpickled, it opens (creates) a file: a stand-in for any code a pickle may run."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return open, (self.path, "w")
+
+
+def test_a_cache_directory_others_may_write_is_not_used(world: Path, cache: Path) -> None:
+    load_view(ProductionView, world)
+    cache.chmod(0o777)
+    assert _served(world) is None
+    cache.chmod(0o700)
+    assert _served(world) is not None
+
+
+def test_an_entry_with_another_link_or_no_file_at_all_is_not_used(
+    world: Path, cache: Path, tmp_path: Path
+) -> None:
+    load_view(ProductionView, world)
+    (entry,) = cache.iterdir()
+    os.link(entry, tmp_path / "second-link")
+    assert _served(world) is None
+    (tmp_path / "second-link").unlink()
+    assert _served(world) is not None
+    entry.unlink()
+    os.mkfifo(entry)  # opened without waiting for a writer, then refused
+    assert _served(world) is None
+
+
+@pytest.mark.parametrize("damage", [b"\x80\x09", b"\x80\x05\x95", b"\x80\x04K\x01.", b""], ids=repr)
+def test_any_damage_to_an_entry_is_a_full_load(world: Path, cache: Path, damage: bytes) -> None:
+    load_view(ProductionView, world)
+    (entry,) = cache.iterdir()
+    entry.write_bytes(damage)
+    assert _served(world) is None
+    assert load_view(ProductionView, world).production["Shop"].primary == "web"
+
+
+def test_a_relative_xdg_cache_home_is_ignored() -> None:
+    home = {"XDG_CACHE_HOME": "relative/cache", "HOME": "/home/someone"}
+    assert cache_dir(home) == Path("/home/someone/.cache/sidekick")
+
+
+def test_every_projects_compose_file_is_followed_however_many(tmp_path: Path, cache: Path) -> None:
+    """More projects than the compose reads an in-process cache holds (64)."""
+    lines = [f"daemon:\n  state_dir: {tmp_path / 'state'}\nprojects:"]
+    for n in range(70):
+        production = tmp_path / "prod" / f"p{n}"
+        production.mkdir(parents=True)
+        _settled(production / "compose.yaml", COMPOSE)
+        lines.append(f"  P{n}:\n    production:\n      path: {production}\n      primary: web")
+    config = tmp_path / "config.yaml"
+    config.write_text("\n".join(lines) + "\n")
+    load_view(ProductionView, config)
+    assert _served(config) is not None
+    (tmp_path / "prod" / "p1" / "compose.yaml").write_text("services:\n  api:\n    image: x\n")
+    with pytest.raises(ConfigError, match=r"projects\.P1\.production\.primary"):
+        load_view(ProductionView, config)

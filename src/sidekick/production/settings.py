@@ -9,7 +9,6 @@ unchanged, and hands the production blocks to the loader under their own keys
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -114,24 +113,38 @@ def default_project_name(directory: Path, declared: str | None = None) -> str:
 
 
 READ_CACHE = 64
-ComposeRead = tuple[tuple[Path, int, int, int], tuple[str | None, tuple[str, ...]]]
-_read: dict[tuple[Path, int, int, int], tuple[str | None, tuple[str, ...]]] = {}
+# A compose file as read: (file, inode, size, modification time in ns), and what it says:
+# (its declared name, its services).
+ComposeKey = tuple[Path, int, int, int]
+ComposeFound = tuple[str | None, tuple[str, ...]]
+ComposeRead = tuple[ComposeKey, ComposeFound]
+_read: dict[ComposeKey, ComposeFound] = {}
 
 
 def compose_reads(blocks: Iterable[ProductionConfig]) -> list[ComposeRead]:
-    """What :func:`read_compose` read of these blocks' compose files in this process:
-    ((file, inode, size, modification time in ns), (declared name, services)) each, for
-    :mod:`sidekick.config_cache` to keep."""
+    """The compose file of each of these blocks as :func:`read_compose` reads it: ((file,
+    inode, size, modification time in ns), (declared name, services)) each, for
+    :mod:`sidekick.config_cache` to keep. Raises ValueError for a file that cannot be read."""
     reads = []
     for settings in blocks:
         file = compose_file(settings.path, settings.compose_file) if settings.path else None
-        with contextlib.suppress(OSError):
-            if file is not None:
-                seen = file.stat()
-                key = (file, seen.st_ino, seen.st_size, seen.st_mtime_ns)
-                if key in _read:
-                    reads.append((key, _read[key]))
+        if file is None:
+            continue
+        found = read_compose(file)
+        try:
+            seen = file.stat()
+        except OSError as exc:
+            raise ValueError(f"cannot read {file}: {exc}") from None
+        reads.append(((file, seen.st_ino, seen.st_size, seen.st_mtime_ns), found))
     return reads
+
+
+def compose_candidates(settings: ProductionConfig) -> list[Path]:
+    """Every file whose presence decides which compose file the block uses."""
+    if settings.path is None:
+        return []
+    names = (settings.compose_file,) if settings.compose_file else COMPOSE_FILE_NAMES
+    return [settings.path / name for name in names]
 
 
 def remember_compose_reads(reads: list[ComposeRead]) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sidekick.containers.settings import ContainersConfig
-from sidekick.production.settings import ProductionConfig
+from sidekick.production.settings import ProductionConfig, compose_candidates
 
 if TYPE_CHECKING:
     from sidekick.config import Config
@@ -44,11 +44,13 @@ class ProductionView:
 
     @staticmethod
     def decided_by(config: Config) -> Iterator[Path]:
-        """Paths besides the configured ones whose existence decides the view: the
-        directories under projects_root that may be a production project's workspace."""
+        """Paths besides the configured ones whose existence decides the view: each compose
+        file name Compose would look for in a production directory, and the directories
+        under projects_root that may be a production project's workspace."""
         from sidekick.config import root_candidates
 
         root = config.projects_root
-        for name in config.production:
+        for name, settings in config.production.items():
+            yield from compose_candidates(settings)
             if name not in config.projects and root is not None:
                 yield from root_candidates(root, name)

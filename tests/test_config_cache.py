@@ -42,12 +42,16 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def world(tmp_path: Path, cache: Path) -> Path:
-    workspace, production = tmp_path / "work" / "shop", tmp_path / "prod" / "shop"
-    workspace.mkdir(parents=True)
-    production.mkdir(parents=True)
-    _settled(production / "compose.yaml", COMPOSE)
-    config = tmp_path / "config.yaml"
-    config.write_text(_config(tmp_path, "primary: web"))
+    return _world(tmp_path, "compose.yaml")
+
+
+def _world(root: Path, compose_name: str) -> Path:
+    """A workspace, a production directory with its compose file, and their config."""
+    (root / "work" / "shop").mkdir(parents=True)
+    (root / "prod" / "shop").mkdir(parents=True)
+    _settled(root / "prod" / "shop" / compose_name, COMPOSE)
+    config = root / "config.yaml"
+    config.write_text(_config(root, "primary: web"))
     return config
 
 
@@ -270,15 +274,10 @@ def test_a_compose_file_compose_would_now_prefer_is_a_full_load(
     tmp_path: Path, cache: Path
 ) -> None:
     """Compose reads compose.yaml before docker-compose.yml: one that appears is seen."""
-    workspace, production = tmp_path / "work" / "shop", tmp_path / "prod" / "shop"
-    workspace.mkdir(parents=True)
-    production.mkdir(parents=True)
-    _settled(production / "docker-compose.yml", COMPOSE)
-    config = tmp_path / "config.yaml"
-    config.write_text(_config(tmp_path, "primary: web"))
+    config = _world(tmp_path, "docker-compose.yml")
     load_view(ProductionView, config)
     assert _served(config) is not None
-    _settled(production / "compose.yaml", "services:\n  api:\n    image: x\n")
+    _settled(tmp_path / "prod" / "shop" / "compose.yaml", "services:\n  api:\n    image: x\n")
     with pytest.raises(ConfigError, match="unknown service 'web'"):
         load_view(ProductionView, config)
 

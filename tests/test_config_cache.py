@@ -11,6 +11,7 @@ import pickle
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -33,11 +34,14 @@ class FullLoad(Exception):
 
 
 @pytest.fixture
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+def cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The cache directory, outside the test's tmp_path: making it must not change a
+    directory the entries follow."""
+    base = tmp_path_factory.mktemp("xdg")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(base))
     for name in [n for n in os.environ if n.startswith("SIDEKICK_")]:
         monkeypatch.delenv(name)
-    return tmp_path / "cache" / "sidekick"
+    return base / "sidekick"
 
 
 @pytest.fixture
@@ -49,17 +53,20 @@ def _world(root: Path, compose_name: str) -> Path:
     """A workspace, a production directory with its compose file, and their config."""
     (root / "work" / "shop").mkdir(parents=True)
     (root / "prod" / "shop").mkdir(parents=True)
-    _settled(root / "prod" / "shop" / compose_name, COMPOSE)
+    (root / "prod" / "shop" / compose_name).write_text(COMPOSE)
     config = root / "config.yaml"
     config.write_text(_config(root, "primary: web"))
+    _settle(root)
     return config
 
 
-def _settled(path: Path, text: str) -> None:
-    """Written a minute ago: a compose file changed in the last seconds is not kept."""
-    path.write_text(text)
-    ago = path.stat().st_mtime - 60
-    os.utime(path, (ago, ago))
+def _settle(root: Path) -> None:
+    """Everything under root as if made a minute ago: an entry is not written while a
+    compose file it reads, or a directory holding a path it follows, changed in the last
+    seconds."""
+    for path in [root, *root.rglob("*")]:
+        ago = path.lstat().st_mtime - 60
+        os.utime(path, (ago, ago), follow_symlinks=False)
 
 
 def _config(root: Path, extra: str) -> str:
@@ -182,7 +189,9 @@ def test_a_file_the_checks_need_that_is_gone_is_seen(world: Path, tmp_path: Path
     key = tmp_path / "api-key"
     key.write_text("secret\n")
     world.write_text(world.read_text() + f"api:\n  key_file: {key}\n")
+    _settle(tmp_path)
     load_view(ProductionView, world)
+    assert _served(world) is not None
     key.unlink()
     with pytest.raises(ConfigError, match=r"api\.key_file"):
         load_view(ProductionView, world)
@@ -195,13 +204,15 @@ def test_a_workspace_under_projects_root_is_chosen_again_when_another_appears(
     (root / "my-shop").mkdir(parents=True)
     production = tmp_path / "prod"
     production.mkdir()
-    _settled(production / "compose.yaml", COMPOSE)
+    (production / "compose.yaml").write_text(COMPOSE)
     config = tmp_path / "config.yaml"
     config.write_text(
         f"projects_root: {root}\nprojects:\n  My_Shop:\n    production:\n      path: {production}\n"
     )
+    _settle(tmp_path)
     before = load_view(ProductionView, config).project_directory("My_Shop")
     assert before == root / "my-shop"
+    assert _served(config) is not None
     (root / slugify("My_Shop")).mkdir()
     assert _served(config) is None
     chosen = load_view(ProductionView, config).project_directory("My_Shop")
@@ -240,9 +251,10 @@ def test_the_cache_keeps_a_bounded_number_of_entries(
 ) -> None:
     monkeypatch.setattr(config_cache, "KEEP", 3)
     for n in range(5):
-        path = tmp_path / f"config-{n}.yaml"
-        path.write_text(f"daemon:\n  state_dir: {tmp_path / 'state'}\n")
-        load_view(ProductionView, path)
+        (tmp_path / f"config-{n}.yaml").write_text(f"daemon:\n  state_dir: {tmp_path / 'state'}\n")
+    _settle(tmp_path)
+    for n in range(5):
+        load_view(ProductionView, tmp_path / f"config-{n}.yaml")
     assert len(list(cache.iterdir())) == 3
 
 
@@ -277,7 +289,7 @@ def test_a_compose_file_compose_would_now_prefer_is_a_full_load(
     config = _world(tmp_path, "docker-compose.yml")
     load_view(ProductionView, config)
     assert _served(config) is not None
-    _settled(tmp_path / "prod" / "shop" / "compose.yaml", "services:\n  api:\n    image: x\n")
+    (tmp_path / "prod" / "shop" / "compose.yaml").write_text("services:\n  api:\n    image: x\n")
     with pytest.raises(ConfigError, match="unknown service 'web'"):
         load_view(ProductionView, config)
 
@@ -288,13 +300,14 @@ def test_a_workspace_link_that_now_leads_around_production_is_a_full_load(
     (tmp_path / "real-workspace").mkdir()
     production = tmp_path / "srv" / "prod" / "shop"
     production.mkdir(parents=True)
-    _settled(production / "compose.yaml", COMPOSE)
+    (production / "compose.yaml").write_text(COMPOSE)
     link = tmp_path / "ws"
     link.symlink_to(tmp_path / "real-workspace")
     config = tmp_path / "config.yaml"
     config.write_text(
         f"projects:\n  Shop:\n    directory: {link}\n    production:\n      path: {production}\n"
     )
+    _settle(tmp_path)
     load_view(ProductionView, config)
     assert _served(config) is not None
     link.unlink()
@@ -367,9 +380,10 @@ def test_any_damage_to_an_entry_is_a_full_load(world: Path, cache: Path, damage:
     assert load_view(ProductionView, world).production["Shop"].primary == "web"
 
 
-def test_a_relative_xdg_cache_home_is_ignored() -> None:
+def test_a_relative_xdg_cache_home_is_ignored_and_a_relative_home_keeps_nothing() -> None:
     home = {"XDG_CACHE_HOME": "relative/cache", "HOME": "/home/someone"}
     assert cache_dir(home) == Path("/home/someone/.cache/sidekick")
+    assert cache_dir({"XDG_CACHE_HOME": "relative/cache", "HOME": "relative-home"}) is None
 
 
 def test_every_projects_compose_file_is_followed_however_many(tmp_path: Path, cache: Path) -> None:
@@ -378,12 +392,128 @@ def test_every_projects_compose_file_is_followed_however_many(tmp_path: Path, ca
     for n in range(70):
         production = tmp_path / "prod" / f"p{n}"
         production.mkdir(parents=True)
-        _settled(production / "compose.yaml", COMPOSE)
+        (production / "compose.yaml").write_text(COMPOSE)
         lines.append(f"  P{n}:\n    production:\n      path: {production}\n      primary: web")
     config = tmp_path / "config.yaml"
     config.write_text("\n".join(lines) + "\n")
+    _settle(tmp_path)
     load_view(ProductionView, config)
     assert _served(config) is not None
     (tmp_path / "prod" / "p1" / "compose.yaml").write_text("services:\n  api:\n    image: x\n")
     with pytest.raises(ConfigError, match=r"projects\.P1\.production\.primary"):
         load_view(ProductionView, config)
+
+
+def test_a_loop_of_links_at_a_configured_path_is_a_look_like_any_other(
+    world: Path, tmp_path: Path
+) -> None:
+    """Path.resolve raises RuntimeError for a loop; load_config itself does not mind it."""
+    (tmp_path / "a").symlink_to(tmp_path / "loop.csv")
+    (tmp_path / "loop.csv").symlink_to(tmp_path / "a")
+    world.write_text(world.read_text() + f"priority_source:\n  csv:\n    path: {tmp_path / 'a'}\n")
+    _settle(tmp_path)
+    assert load_view(ProductionView, world).production["Shop"].primary == "web"
+    assert _served(world) is not None
+
+
+def test_a_config_given_as_a_pipe_is_read_once_by_the_load(tmp_path: Path, cache: Path) -> None:
+    """``--config <(...)``: reading it for the cache would leave the load an empty pipe."""
+    read, write = os.pipe()
+    os.write(write, f"daemon:\n  state_dir: {tmp_path / 'piped'}\n".encode())
+    os.close(write)
+    try:
+        assert load_view(ProductionView, f"/proc/self/fd/{read}").state_dir == tmp_path / "piped"
+    finally:
+        os.close(read)
+    assert not cache.exists()
+
+
+def test_a_config_written_while_it_was_loaded_is_not_kept(
+    world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Even written back as it was: the entry would pair those bytes with the other view."""
+    real = sidekick.config.load_config
+    before = world.read_text()
+
+    def edited_meanwhile(*args: object, **kwargs: object) -> object:
+        world.write_text(_config(tmp_path, "primary: worker"))
+        try:
+            return real(*args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            world.write_text(before)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(sidekick.config, "load_config", edited_meanwhile)
+        assert load_view(ProductionView, world).production["Shop"].primary == "worker"
+    assert _served(world) is None
+    assert load_view(ProductionView, world).production["Shop"].primary == "web"
+
+
+def test_a_directory_made_while_the_config_was_loaded_is_not_missed(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "root"
+    (root / "my-shop").mkdir(parents=True)
+    (tmp_path / "prod").mkdir()
+    (tmp_path / "prod" / "compose.yaml").write_text(COMPOSE)
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"projects_root: {root}\nprojects:\n  My_Shop:\n    production:\n"
+        f"      path: {tmp_path / 'prod'}\n"
+    )
+    _settle(tmp_path)
+    real = sidekick.config.load_config
+
+    def made_meanwhile(*args: object, **kwargs: object) -> object:
+        loaded = real(*args, **kwargs)  # type: ignore[arg-type]
+        (root / slugify("My_Shop")).mkdir()
+        return loaded
+
+    with monkeypatch.context() as patch:
+        patch.setattr(sidekick.config, "load_config", made_meanwhile)
+        load_view(ProductionView, config)
+    assert _served(config) is None
+    assert load_view(ProductionView, config).project_directory("My_Shop") == root / slugify(
+        "My_Shop"
+    )
+
+
+def test_missing_directories_are_made_only_inside_this_users_own(
+    tmp_path: Path, world: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Root with another user's HOME (``sudo -E``) must not leave a root-owned ~/.cache
+    there: seen here as a user whose id is not the home's owner's."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setattr(os, "geteuid", lambda: os.stat(home).st_uid + 1)
+    assert load_view(ProductionView, world).production["Shop"].primary == "web"
+    assert not (home / ".cache").exists()
+
+
+def test_the_entries_last_used_are_kept_and_left_temporary_files_go(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(config_cache, "KEEP", 2)
+    configs = []
+    for name in ("a", "b", "c"):
+        configs.append(tmp_path / f"{name}.yaml")
+        configs[-1].write_text(f"daemon:\n  state_dir: {tmp_path / name}\n")
+    _settle(tmp_path)
+    load_view(ProductionView, configs[0])
+    load_view(ProductionView, configs[1])
+    for age, entry in enumerate(sorted(cache.iterdir(), key=lambda p: p.stat().st_mtime)):
+        os.utime(entry, (time.time() - 50 + age, time.time() - 50 + age))
+    left = cache / ".config-00000000.pickle.1.abcd.tmp"
+    left.write_bytes(b"")
+    os.utime(left, (time.time() - 120, time.time() - 120))
+    fresh = cache / ".config-00000000.pickle.2.abcd.tmp"
+    fresh.write_bytes(b"")
+    assert _served(configs[0]) is not None  # a is used again: b is now the least recent
+    load_view(ProductionView, configs[2])
+    assert _served(configs[0]) is not None
+    assert _served(configs[2]) is not None
+    assert _served(configs[1]) is None
+    assert not left.exists()
+    assert fresh.exists()

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 COMPOSE_FILE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 AUTO_MODES = ("off", "on_complete")
@@ -113,9 +113,24 @@ def default_project_name(directory: Path, declared: str | None = None) -> str:
 
 
 READ_CACHE = 64
-# A compose file as read: (file, inode, size, modification time in ns), and what it says:
-# (its declared name, its services).
-ComposeKey = tuple[Path, int, int, int]
+
+
+class ComposeKey(NamedTuple):
+    """A compose file as it was when read: while these stay, so does what it says."""
+
+    file: Path
+    inode: int
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, file: Path) -> ComposeKey:
+        """Raises OSError when the file cannot be seen."""
+        seen = file.stat()
+        return cls(file, seen.st_ino, seen.st_size, seen.st_mtime_ns)
+
+
+# What a compose file says: its declared name (None: none) and its services.
 ComposeFound = tuple[str | None, tuple[str, ...]]
 ComposeRead = tuple[ComposeKey, ComposeFound]
 _read: dict[ComposeKey, ComposeFound] = {}
@@ -132,10 +147,9 @@ def compose_reads(blocks: Iterable[ProductionConfig]) -> list[ComposeRead]:
             continue
         found = read_compose(file)
         try:
-            seen = file.stat()
+            reads.append((ComposeKey.of(file), found))
         except OSError as exc:
             raise ValueError(f"cannot read {file}: {exc}") from None
-        reads.append(((file, seen.st_ino, seen.st_size, seen.st_mtime_ns), found))
     return reads
 
 
@@ -160,10 +174,9 @@ def read_compose(file: Path) -> tuple[str | None, tuple[str, ...]]:
     imported only to parse one: a look served by :mod:`sidekick.config_cache` brings these
     answers with it and parses no compose file."""
     try:
-        seen = file.stat()
+        key = ComposeKey.of(file)
     except OSError as exc:
         raise ValueError(f"cannot read {file}: {exc}") from None
-    key = (file, seen.st_ino, seen.st_size, seen.st_mtime_ns)
     found = _read.get(key)
     if found is None:
         found = _parse_compose(file)

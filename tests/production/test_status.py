@@ -1,10 +1,20 @@
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
+from sidekick.containers.engine import ContainerEngine
+from sidekick.containers.scope import COMPOSE_PROJECT, COMPOSE_SERVICE
+from sidekick.containers.settings import ContainersConfig
+from sidekick.production.settings import ComposeProject, ProductionConfig
+from sidekick.production.status import project_status, render
+from sidekick.production.target import Target
+from tests.fake_engine import FakeEngine
 from tests.production.fixture import SECRET, ProdApp, make_app
 
 
@@ -44,3 +54,45 @@ def test_an_unreachable_engine_or_an_unknown_project_is_a_clear_line(tmp_path: P
     unknown = app.sidekick("status", "Nope")
     assert unknown.returncode == 1
     assert unknown.stderr == "sidekick: Nope: has no production block in the configuration\n"
+
+
+def test_a_configured_service_with_no_container_is_a_missing_row_and_unhealthy(
+    tmp_path: Path,
+) -> None:
+    """``docker compose ps`` leaves out a service that has no container; a configured one is
+    down as surely as an exited one. A fake engine answers the one list call and the image
+    inspect: a real one would need the service made and then removed."""
+    listed = [
+        {
+            "Id": "c1",
+            "Names": ["/shop-web-1"],
+            "State": "running",
+            "Status": "Up 5 minutes",
+            "Image": "shop-web",
+            "ImageID": "sha256:1",
+            "Labels": {COMPOSE_PROJECT: "shop", COMPOSE_SERVICE: "web"},
+            "Ports": [],
+        }
+    ]
+
+    def answer(request: bytes) -> bytes:
+        body = json.dumps(listed if b"/containers/json" in request else {"Created": ""})
+        return b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + body.encode()
+
+    with tempfile.TemporaryDirectory(prefix="sk-status-") as directory:
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(f"{directory}/engine.sock")
+        FakeEngine(listener, answer)
+        address = f"unix://{directory}/engine.sock"
+        engine = ContainerEngine(ContainersConfig(docker_host=address, api_version="1.41"))
+        settings = ProductionConfig(path=tmp_path, services=("web", "cron"))
+        compose = ComposeProject("shop", tmp_path / "compose.yaml", ("web", "cron"))
+        try:
+            status = project_status(Target("Shop", settings, compose, None), engine, "r3")
+        finally:
+            engine.close()
+            listener.close()
+    assert [(r.service, r.state) for r in status.rows] == [("web", "running"), ("cron", "missing")]
+    assert not status.healthy
+    assert "cron" in render([status]).splitlines()[-1]
+    assert "missing" in render([status]).splitlines()[-1]

@@ -78,7 +78,31 @@ def project_status(target: Target, engine: ContainerEngine, release: str) -> Pro
         return ProjectStatus(target.name, problem=str(exc).removeprefix(f"{target.name}: "))
     if not rows:
         return ProjectStatus(target.name, problem=_nothing_found(target))
-    return ProjectStatus(target.name, tuple(_row(target, scoped, r, built, release) for r in rows))
+    found = tuple(_row(target, scoped, r, built, release) for r in rows)
+    return ProjectStatus(target.name, found + _missing(target, rows, release))
+
+
+def _missing(target: Target, rows: list[ContainerInfo], release: str) -> tuple[ContainerRow, ...]:
+    """A row for each configured service (or named container) that has no container: it is
+    down as surely as an exited one, though ``docker compose ps`` leaves it out."""
+    services, names = {service_of(r) for r in rows}, {r.name for r in rows}
+    absent = [s for s in target.settings.services if s not in services]
+    absent += [n for n in target.settings.containers if n not in names]
+    return tuple(
+        ContainerRow(
+            project=target.name,
+            container="",
+            service=each,
+            state="missing",
+            health="",
+            uptime="",
+            ports="",
+            image="",
+            built="",
+            release=release,
+        )
+        for each in absent
+    )
 
 
 def _nothing_found(target: Target) -> str:

@@ -83,15 +83,31 @@ def _apply_env(raw: dict[str, Any], environ: Mapping[str, str], origins: dict[st
             continue
         keys = name[len(ENV_PREFIX) :].lower().split("__")
         target = raw
-        for key in keys[:-1]:
-            target = target.setdefault(key, {})
+        for index, key in enumerate(keys[:-1]):
+            keys[index] = _spelled(target, key, name)
+            target = target.setdefault(keys[index], {})
             if not isinstance(target, dict):
                 raise ConfigError(f"environment variable {name}", ".".join(keys), "not a section")
+        keys[-1] = _spelled(target, keys[-1], name)
         try:
             target[keys[-1]] = parse(text)[0] if text else ""
         except (yaml.YAMLError, UnclearValue):
             target[keys[-1]] = text
         origins[".".join(keys)] = f"environment variable {name}"
+
+
+def _spelled(section: dict[str, Any], key: str, variable: str) -> str:
+    """How the section spells a key of an environment variable (whose name is in capitals,
+    where a project's name in config.yaml need not be): the key itself, else the one key
+    that differs from it only in case, else the key as it is (a new one)."""
+    if key in section:
+        return key
+    same = sorted(str(k) for k in section if str(k).lower() == key)
+    if len(same) > 1:
+        raise ConfigError(
+            f"environment variable {variable}", key, f"names several keys: {', '.join(same)}"
+        )
+    return same[0] if same else key
 
 
 class _Loader:

@@ -145,3 +145,28 @@ def test_keep_below_2_is_an_error_since_it_leaves_no_release_to_roll_back_to(
         error = _error(tmp_path, _entry(workspace, block))
         assert error.key == "projects.Shop.production.deploy.keep"
         assert "at least 2" in error.problem
+
+
+def test_an_environment_override_reaches_a_project_spelled_in_any_case(tmp_path: Path) -> None:
+    """Variable names are in capitals; a project's name in config.yaml need not be."""
+    workspace, production = _layout(tmp_path)
+    path = _write(
+        tmp_path,
+        f"projects:\n  Shop:\n    directory: {workspace}\n    production:\n"
+        f"      path: {production}\n      primary: web\n",
+    )
+    env = {"SIDEKICK_PROJECTS__SHOP__PRODUCTION__PRIMARY": "worker"}
+    config = load_config(path, environ=env)
+    assert list(config.production) == ["Shop"]
+    assert config.production["Shop"].primary == "worker"
+    assert config.production["Shop"].path == production
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={"SIDEKICK_PROJECTS__SHOP__PRODUCTION__PRIMARY": "nope"})
+    assert caught.value.file == "environment variable SIDEKICK_PROJECTS__SHOP__PRODUCTION__PRIMARY"
+    assert caught.value.key == "projects.Shop.production.primary"
+
+
+def test_an_override_that_could_mean_two_projects_says_so(tmp_path: Path) -> None:
+    path = _write(tmp_path, f"projects:\n  Shop: {tmp_path}\n  SHOP: {tmp_path}\n")
+    with pytest.raises(ConfigError, match="names several keys: SHOP, Shop"):
+        load_config(path, environ={"SIDEKICK_PROJECTS__SHOP": str(tmp_path)})

@@ -40,7 +40,7 @@ from _common import scratch
 from sidekick.config import load_config
 from sidekick.config_cache import RACY_NS
 from sidekick.containers.engine import ContainerEngine
-from sidekick.containers.wire import Wire
+from sidekick.containers.settings import ContainersConfig
 from sidekick.production.audit import Action
 from sidekick.production.deploy import Deployer, Outcome
 from sidekick.production.store import ProductionStore
@@ -266,21 +266,19 @@ def python_floor(bench: Bench, container: str) -> float:
     """The interpreter importing STDLIB, plus the engine's own answer to the log request."""
     started = time.perf_counter()
     run([sys.executable, "-c", STDLIB], env=bench.installed())
-    wire = Wire(engine_socket(), TIMEOUT)
-    body = wire.get(
-        f"/containers/{container}/logs", {"stdout": 1, "stderr": 1, "tail": 10000}, timeout=TIMEOUT
-    )
+    # A fresh engine per round: it asks the engine's API version first, as a new process does.
+    engine = ContainerEngine(ContainersConfig())
     try:
-        while body.read(1 << 16):
-            pass
+        path, params = f"/containers/{container}/logs", {"stdout": 1, "stderr": 1, "tail": 10000}
+        body = engine.get_stream("logs", "", path, params)
+        try:
+            while body.read(1 << 16):
+                pass
+        finally:
+            body.close()
     finally:
-        body.close()
+        engine.close()
     return time.perf_counter() - started
-
-
-def engine_socket() -> str:
-    host = os.environ.get("DOCKER_HOST", "")
-    return host.removeprefix("unix://") if host.startswith("unix://") else "/var/run/docker.sock"
 
 
 def main() -> None:

@@ -41,6 +41,13 @@ def _change(app: ProdApp, version: str, health: str = "ok") -> None:
     app.commit(f"version {version}")
 
 
+def _deployed(app: ProdApp, *versions: str) -> None:
+    """Each version committed and deployed in turn, each deploy going live."""
+    for version in versions:
+        _change(app, version)
+        assert app.sidekick("deploy", app.name, "--yes").returncode == 0
+
+
 def test_a_committed_change_is_deployed_and_served(prod_app: ProdApp) -> None:
     _change(prod_app, "2")
     (prod_app.workspace / "notes.txt").write_text("new file\n")
@@ -98,9 +105,7 @@ def test_a_change_that_breaks_the_health_check_is_rolled_back_byte_for_byte(
 def test_rollback_returns_to_the_previous_release_behind_the_health_gate(
     prod_app: ProdApp,
 ) -> None:
-    for version in ("2", "3"):
-        _change(prod_app, version)
-        assert prod_app.sidekick("deploy", prod_app.name, "--yes").returncode == 0
+    _deployed(prod_app, "2", "3")
     assert prod_app.version() == "3"
     result = prod_app.sidekick("rollback", prod_app.name, "--yes")
     assert result.returncode == 0, result.stderr
@@ -334,9 +339,7 @@ def test_files_a_later_release_added_or_deleted_are_put_back_as_the_named_releas
 
 
 def test_a_rollback_that_fails_its_gate_goes_back_to_what_ran_before(prod_app: ProdApp) -> None:
-    for version in ("2", "3"):
-        _change(prod_app, version)
-        assert prod_app.sidekick("deploy", prod_app.name, "--yes").returncode == 0
+    _deployed(prod_app, "2", "3")
     at_r2 = _snapshot(prod_app.production)
     port = prod_app.port()
     smoke = f"        smoke:\n          - {{url: 'http://127.0.0.1:{port}/missing'}}\n"
@@ -383,9 +386,7 @@ def test_a_failed_health_probe_is_one_line_in_the_reason_and_whole_in_the_audit_
 
 
 def test_a_rollback_killed_midway_is_undone_by_the_next_command(prod_app: ProdApp) -> None:
-    for version in ("2", "3"):
-        _change(prod_app, version)
-        assert prod_app.sidekick("deploy", prod_app.name, "--yes").returncode == 0
+    _deployed(prod_app, "2", "3")
     at_r2 = _snapshot(prod_app.production)
     journal = prod_app.root / "state" / "production" / "shop" / "rollback" / "journal.json"
     prod_app.kill_when(journal, "rollback", prod_app.name, "r1", "--yes")
@@ -402,9 +403,7 @@ def test_a_rollback_killed_midway_is_undone_by_the_next_command(prod_app: ProdAp
 
 
 def test_a_release_whose_image_is_gone_is_refused_and_nothing_moves(prod_app: ProdApp) -> None:
-    for version in ("2", "3"):
-        _change(prod_app, version)
-        assert prod_app.sidekick("deploy", prod_app.name, "--yes").returncode == 0
+    _deployed(prod_app, "2", "3")
     at_r2 = _snapshot(prod_app.production)
     client = docker.from_env()
     try:

@@ -143,13 +143,8 @@ def compose_reads(blocks: Iterable[ProductionConfig]) -> list[ComposeRead]:
     reads = []
     for settings in blocks:
         file = compose_file(settings.path, settings.compose_file) if settings.path else None
-        if file is None:
-            continue
-        found = read_compose(file)
-        try:
-            reads.append((ComposeKey.of(file), found))
-        except OSError as exc:
-            raise ValueError(f"cannot read {file}: {exc}") from None
+        if file is not None:
+            reads.append(_read_keyed(file))
     return reads
 
 
@@ -173,6 +168,11 @@ def read_compose(file: Path) -> tuple[str | None, tuple[str, ...]]:
     for as long as it stays the same file (inode, size and modification time). PyYAML is
     imported only to parse one: a look served by :mod:`sidekick.config_cache` brings these
     answers with it and parses no compose file."""
+    return _read_keyed(file)[1]
+
+
+def _read_keyed(file: Path) -> ComposeRead:
+    """What :func:`read_compose` gives, with the key (the file as it was) it was read under."""
     try:
         key = ComposeKey.of(file)
     except OSError as exc:
@@ -183,7 +183,7 @@ def read_compose(file: Path) -> tuple[str | None, tuple[str, ...]]:
         if len(_read) >= READ_CACHE:
             _read.clear()
         _read[key] = found
-    return found
+    return key, found
 
 
 def _parse_compose(file: Path) -> tuple[str | None, tuple[str, ...]]:

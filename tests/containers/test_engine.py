@@ -18,9 +18,9 @@ from sidekick.containers.errors import (
     UnmanagedContainer,
     UnsafeContainerSpec,
 )
-from sidekick.containers.records import ContainerEvent
 from sidekick.containers.settings import ContainersConfig
 from sidekick.containers.spec import Bind, ContainerSpec, Limits, container_name
+from sidekick.containers.streams import ContainerEvent
 from tests.containers.helpers import project_dir, raw_labels
 from tests.polling import wait_until
 

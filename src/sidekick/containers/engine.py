@@ -19,31 +19,15 @@ import math
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from urllib.parse import quote
 
 from sidekick.containers.errors import ContainerError, ErrorCode, UnmanagedContainer
-from sidekick.containers.paths import HostPaths, mounts_of, own_container_id
-from sidekick.containers.records import (
-    ContainerEvent,
-    ContainerInfo,
-    LogChunk,
-    Logs,
-    read_frames,
-    split_frames,
-)
+from sidekick.containers.labels import LABEL_INSTANCE, selector
+from sidekick.containers.records import ContainerInfo
 from sidekick.containers.settings import ContainersConfig
-from sidekick.containers.spec import (
-    LABEL_INSTANCE,
-    Bind,
-    ContainerSpec,
-    check_spec,
-    memory_bytes,
-    selector,
-)
 from sidekick.containers.wire import ResponseBody, Wire, WireError, unchunked
 
 if TYPE_CHECKING:
@@ -54,6 +38,10 @@ if TYPE_CHECKING:
     from docker.api.client import APIClient
     from docker.client import DockerClient
     from docker.types import CancellableStream, Mount
+
+    from sidekick.containers.paths import HostPaths
+    from sidekick.containers.spec import Bind, ContainerSpec
+    from sidekick.containers.streams import ContainerEvent, LogChunk, Logs
 
 logger = logging.getLogger(__name__)
 
@@ -79,9 +67,10 @@ _STOP_OPERATIONS = frozenset({"stop", "restart", "remove", "kill"})
 _CONNECTION_CODES = frozenset({ErrorCode.NETWORK_ERROR, ErrorCode.PERMISSION_DENIED})
 
 
-@dataclass(frozen=True)
-class EngineStatus:
-    """The answer of :meth:`ContainerEngine.ping`: ``ok``, or the reason it is not."""
+class EngineStatus(NamedTuple):
+    """The answer of :meth:`ContainerEngine.ping`: ``ok``, or the reason it is not. (A
+    tuple, as the engine's module is loaded by every look: a tuple class is defined in a
+    third of a frozen dataclass's time.)"""
 
     ok: bool
     detail: str
@@ -243,6 +232,8 @@ class ContainerEngine:
         return self._host_paths
 
     def _discover_host_paths(self) -> HostPaths:
+        from sidekick.containers.paths import HostPaths, mounts_of, own_container_id
+
         configured = self.settings.own_container
         wanted = configured or own_container_id()
         if wanted is None:
@@ -262,6 +253,8 @@ class ContainerEngine:
 
     def create(self, spec: ContainerSpec) -> ContainerInfo:
         """Create (not start) the project's container; a taken name is ALREADY_EXISTS."""
+        from sidekick.containers.spec import check_spec  # a look never creates one
+
         check_spec(spec, self.settings.allowed_paths)
         paths = self.host_paths()
         mounts = [_mount(bind, paths) for bind in spec.all_binds()]
@@ -378,6 +371,8 @@ class ContainerEngine:
         project: str = "",
     ) -> Logs:
         """Output so far, stdout and stderr kept apart, in one engine call."""
+        from sidekick.containers.streams import Logs, split_frames
+
         params = _log_params(tail, since, follow=False)
         body = self.call(
             "logs", project, lambda api: _logs_response(api, name, params, stream=False).content
@@ -445,6 +440,8 @@ class LogStream:
     def __init__(self, response: requests.Response) -> None:
         from docker.types import CancellableStream
 
+        from sidekick.containers.streams import read_frames
+
         self._stream = CancellableStream(read_frames(response.raw.read), response)
 
     def __iter__(self) -> Iterator[LogChunk]:
@@ -469,6 +466,8 @@ class EventStream:
     def __iter__(self) -> Iterator[ContainerEvent]:
         import docker.errors
         import requests
+
+        from sidekick.containers.streams import ContainerEvent
 
         try:
             for raw in self._stream:
@@ -529,6 +528,8 @@ def _host_options(spec: ContainerSpec, mounts: list[Mount]) -> dict[str, Any]:
     if limits.cpus is not None:
         options["nano_cpus"] = round(limits.cpus * 1e9)
     if limits.memory is not None:
+        from sidekick.containers.spec import memory_bytes
+
         options["mem_limit"] = memory_bytes(spec, limits.memory)
     if limits.pids is not None:
         options["pids_limit"] = limits.pids

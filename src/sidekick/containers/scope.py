@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote
 
 from sidekick.containers.engine import ContainerEngine
@@ -39,9 +38,9 @@ COMPOSE_ONEOFF = "com.docker.compose.oneoff"
 READ_BLOCK = 1 << 16
 
 
-@dataclass(frozen=True)
-class Scope:
-    """What may be read or changed: containers of these Compose projects, or with these names."""
+class Scope(NamedTuple):
+    """What may be read or changed: containers of these Compose projects, or with these names.
+    (A tuple, as ExecResult below.)"""
 
     projects: frozenset[str] = frozenset()
     names: frozenset[str] = frozenset()
@@ -57,8 +56,10 @@ class Scope:
         return {"label": [f"{COMPOSE_PROJECT}={project}"]}
 
 
-@dataclass(frozen=True)
-class ExecResult:
+class ExecResult(NamedTuple):
+    """A command run in a container: its exit code and its output. (A tuple, as a look
+    loads this module: a tuple class is defined in a third of a frozen dataclass's time.)"""
+
     exit_code: int
     output: str
 

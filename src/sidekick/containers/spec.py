@@ -17,27 +17,13 @@ from pathlib import Path, PurePosixPath
 from typing import NoReturn
 
 from sidekick.containers.errors import UnsafeContainerSpec
+from sidekick.containers.labels import LABEL_INSTANCE, LABEL_MANAGED, LABEL_PROJECT, LABEL_RUN
 
-LABEL_MANAGED = "sidekick.managed"
-LABEL_PROJECT = "sidekick.project"
-LABEL_RUN = "sidekick.run"
-LABEL_INSTANCE = "sidekick.instance"
-MANAGED_FILTER = f"{LABEL_MANAGED}=true"
 SECRETS_DIR = PurePosixPath("/run/secrets")
 RESTART_POLICIES = ("no", "on-failure", "unless-stopped", "always")
 HOST_NETWORK = "host"
 
 _SECRET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-def selector(instance: str = "", project: str | None = None) -> list[str]:
-    """Label filters for the engine: managed, this instance's, and one project's if given."""
-    labels = [MANAGED_FILTER]
-    if instance:
-        labels.append(f"{LABEL_INSTANCE}={instance}")
-    if project is not None:
-        labels.append(f"{LABEL_PROJECT}={project}")
-    return labels
 
 
 def container_name(project_slug: str) -> str:

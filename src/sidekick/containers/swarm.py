@@ -17,7 +17,7 @@ from docker.api.client import APIClient
 
 from sidekick.containers.engine import ContainerEngine
 from sidekick.containers.errors import ContainerError, ErrorCode, UnmanagedContainer
-from sidekick.containers.spec import LABEL_INSTANCE, LABEL_MANAGED, selector
+from sidekick.containers.labels import LABEL_INSTANCE, LABEL_MANAGED, selector
 from sidekick.containers.swarm_records import (
     NodeInfo,
     SecretInfo,

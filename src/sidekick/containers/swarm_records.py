@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from sidekick.containers.labels import LABEL_MANAGED
 from sidekick.containers.records import _Labelled as Labelled
-from sidekick.containers.spec import LABEL_MANAGED
 
 # Not Swarm's own: a task the manager still calls running on a node that is down. The
 # job has no restart policy, so it will never be heard from again.

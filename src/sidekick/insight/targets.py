@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sidekick.config import Config
 from sidekick.containers import observe
 from sidekick.containers.engine import ContainerEngine
-from sidekick.containers.spec import LABEL_PROJECT
+from sidekick.containers.labels import LABEL_PROJECT
 from sidekick.errors import SidekickError
 
 logger = logging.getLogger(__name__)

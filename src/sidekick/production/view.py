@@ -9,9 +9,8 @@ what this saves).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from sidekick.containers.settings import ContainersConfig
 from sidekick.production.settings import ProductionConfig, compose_candidates
@@ -20,10 +19,11 @@ if TYPE_CHECKING:
     from sidekick.config import Config
 
 
-@dataclass(frozen=True)
-class ProductionView:
+class ProductionView(NamedTuple):
     """Each production block by project, each such project's workspace (None: none
-    configured), how to reach the engine, and the state directory (the production store)."""
+    configured), how to reach the engine, and the state directory (the production store).
+    (A tuple: every look defines it, and a tuple class is defined in a third of a frozen
+    dataclass's time.)"""
 
     production: dict[str, ProductionConfig]
     workspaces: dict[str, Path | None]

@@ -28,8 +28,9 @@ from sidekick.config import AgentProfile, Config
 from sidekick.containers.context import detect_context
 from sidekick.containers.engine import ContainerEngine, EngineStatus, EventStream
 from sidekick.containers.errors import ContainerError, ErrorCode, UnmanagedContainer
-from sidekick.containers.records import ContainerEvent, ContainerInfo
+from sidekick.containers.records import ContainerInfo
 from sidekick.containers.spec import Bind, ContainerSpec, Limits, container_name
+from sidekick.containers.streams import ContainerEvent
 from sidekick.errors import AgentAlreadyRunning, RunnerError, RunnerUnavailable, SidekickError
 from sidekick.models import SESSION_PREFIX
 from sidekick.runners.agent_wrapper import write_exit_status

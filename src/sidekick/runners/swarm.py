@@ -33,7 +33,8 @@ from docker.types import SecretReference
 from sidekick import stopping
 from sidekick.config import AgentProfile, Config
 from sidekick.containers.errors import ContainerError, ErrorCode
-from sidekick.containers.spec import LABEL_PROJECT, LABEL_RUN, container_name
+from sidekick.containers.labels import LABEL_PROJECT, LABEL_RUN
+from sidekick.containers.spec import container_name
 from sidekick.containers.swarm import SwarmEngine
 from sidekick.containers.swarm_records import (
     NODE_LOST,

@@ -29,7 +29,7 @@ from docker.utils import parse_bytes
 
 from sidekick.config import AgentProfile
 from sidekick.containers.errors import ContainerError
-from sidekick.containers.spec import LABEL_PROJECT, LABEL_RUN
+from sidekick.containers.labels import LABEL_PROJECT, LABEL_RUN
 from sidekick.containers.swarm import SwarmEngine
 from sidekick.errors import RunnerError, RunnerUnavailable
 from sidekick.runners import swarm_workspace as ws

@@ -2,6 +2,6 @@ from __future__ import annotations
 
 import sys
 
-from sidekick.cli import main
+from sidekick.startup import main
 
 sys.exit(main())

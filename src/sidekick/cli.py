@@ -8,18 +8,20 @@ fast enough to run as a health check every few seconds.
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import json
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sidekick import __version__
 from sidekick.errors import SidekickError
+from sidekick.startup import started
 
 if TYPE_CHECKING:
     from sidekick.config import Config
@@ -64,11 +66,13 @@ def _quiet_on_closed_pipe(command: Callable[[Sequence[str]], int], argv: Sequenc
 
 
 def _main(argv: Sequence[str]) -> int:
-    parser = _parser(_command_named(argv))
-    args = parser.parse_args(argv)
+    parser = _parser(argv)
+    args = _arguments(parser, argv)
     if not hasattr(args, "handler"):
         parser.print_help()
         return 2
+    if args.handler is not cmd_prod:  # prod's actions say when theirs begins
+        started()
     try:
         return int(args.handler(args))
     except SidekickError as exc:
@@ -78,14 +82,18 @@ def _main(argv: Sequence[str]) -> int:
         return 130
 
 
-def _parser(chosen: str | None = None) -> argparse.ArgumentParser:
-    """The ``chosen`` command alone, with its options (every command when None, for the help
-    and for a name that is no command): building them all, and importing the modules that
-    declare them, costs a ``prod status`` a tenth; argparse's subparser for each command
-    costs about 0.1 ms more, most of it gettext looking for translations."""
+def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The parser of the command ``argv`` names, with its options alone (every command when it
+    names none, for the help and for a name that is no command): building them all, and
+    importing the modules that declare them, costs a ``prod status`` a tenth; argparse's
+    subparser for each command costs about 0.1 ms more, most of it gettext looking for
+    translations. ``prod`` builds only the action named after it, the same way."""
+    chosen, rest = _word_named(argv, _NAMES)
+    formatter = _formatter()
     parser = argparse.ArgumentParser(
         prog="sidekick",
         description="Keeps AI coding agents working on your most important projects.",
+        formatter_class=formatter,
     )
     parser.add_argument("--version", action="version", version=f"sidekick {__version__}")
     parser.add_argument("--config", help=CONFIG_HELP)
@@ -93,24 +101,58 @@ def _parser(chosen: str | None = None) -> argparse.ArgumentParser:
     for name, handler, helptext, extra in _COMMANDS:
         if chosen not in (None, name):
             continue
-        command = sub.add_parser(name, help=helptext, description=helptext)
+        command = sub.add_parser(
+            name, help=helptext, description=helptext, formatter_class=formatter
+        )
         # Before or after the command name alike; SUPPRESS keeps the first when only it is given.
         command.add_argument("--config", help=CONFIG_HELP, default=argparse.SUPPRESS)
-        extra(command)
+        if extra is _prod_options:
+            _prod_options(command, rest)
+        else:
+            extra(command)
         command.set_defaults(handler=handler)
     return parser
 
 
-def _command_named(argv: Sequence[str]) -> str | None:
-    """The command the arguments run: the first one that is not an option (or the value of
-    ``--config``), if it names a command."""
-    rest = iter(argv)
-    for arg in rest:
-        if arg == "--config":
-            next(rest, None)
-        elif not arg.startswith("-"):
-            return arg if arg in _NAMES else None
-    return None
+def _formatter() -> Callable[..., argparse.HelpFormatter]:
+    """argparse's help formatter at the width of the terminal, found as
+    shutil.get_terminal_size finds it ($COLUMNS, else the terminal on stdout, else 80 columns)
+    but without importing shutil: argparse makes a formatter for every option it adds and
+    imports shutil in the first, 2 ms of a ``prod logs`` that shows no help (-X importtime on
+    the CI machine). Subparsers take it as ``parent.formatter_class``."""
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return functools.partial(argparse.HelpFormatter, width=(columns or 80) - 2)
+
+
+def _arguments(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+    """``argv`` as the parser reads it, and services named after an option too
+    (``prod logs Shop --tail 5 web``): argparse matches a command's positionals once, so it
+    refuses words after an option (bpo-14191, python/cpython#58399), and its parse_intermixed_args
+    takes no subcommands. Any other word left over is an error, as argparse makes it."""
+    args, left = parser.parse_known_args(argv)
+    if left:
+        services = getattr(args, "services", None)
+        if services is None or any(word.startswith("-") for word in left):
+            parser.error(f"unrecognized arguments: {' '.join(left)}")
+        args.services = [*services, *left]
+    return args
+
+
+def _word_named(argv: Sequence[str], names: Collection[str]) -> tuple[str | None, list[str]]:
+    """The command (or action) the arguments run, and the arguments after it: the first word
+    that is not an option (or the value of ``--config``), if it is one of ``names``."""
+    for at, arg in enumerate(argv):
+        if not arg.startswith("-") and (at == 0 or argv[at - 1] != "--config"):
+            return (arg, list(argv[at + 1 :])) if arg in names else (None, [])
+    return None, []
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -507,10 +549,10 @@ def cmd_context(args: argparse.Namespace) -> int:
     return 0
 
 
-def _prod_options(command: argparse.ArgumentParser) -> None:
-    from sidekick.production.cli import register
+def _prod_options(command: argparse.ArgumentParser, rest: Sequence[str] = ()) -> None:
+    from sidekick.production.cli import ACTIONS, register
 
-    register(command)
+    register(command, _word_named(rest, ACTIONS)[0])
 
 
 def cmd_prod(args: argparse.Namespace) -> int:

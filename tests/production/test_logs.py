@@ -143,11 +143,14 @@ def test_services_merge_in_time_order_and_json_names_each(noisy: LogsProject) ->
     assert {r["stream"] for r in records} <= {"stdout", "stderr"}
 
 
-def test_a_bad_time_or_regex_is_a_clear_error(noisy: LogsProject) -> None:
+def test_a_bad_time_or_regex_is_a_usage_error(noisy: LogsProject) -> None:
     result = noisy.logs("--since", "yesterday-ish")
-    assert result.returncode == 1 and b"not a time" in result.stderr
+    assert result.returncode == 2 and b"argument --since: not a time" in result.stderr
+    result = noisy.logs("--until", "soon")
+    assert result.returncode == 2 and b"argument --until: not a time" in result.stderr
     result = noisy.logs("--grep", "(")
-    assert result.returncode == 1 and b"not a regular expression" in result.stderr
+    assert result.returncode == 2
+    assert b"argument --grep: not a regular expression" in result.stderr
 
 
 def test_follow_streams_lines_as_they_come_until_stopped(noisy: LogsProject) -> None:

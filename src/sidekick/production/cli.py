@@ -1,8 +1,9 @@
 """``sidekick prod ...``: the production subcommands, registered under ``sidekick prod``.
 
-This module stays light (argparse only) because every ``sidekick`` command builds
-the whole parser; the handlers and their docker imports live in
-:mod:`sidekick.production.commands`, loaded only when ``sidekick prod`` runs.
+This module stays light (argparse only): ``sidekick prod ACTION`` builds the parser
+of that action alone, and the handlers and their docker imports live in
+:mod:`sidekick.production.commands` and :mod:`sidekick.production.actions`, loaded
+only when the action runs.
 Exit codes: 0 done and healthy, 1 failed or unhealthy, 2 refused (not confirmed,
 locked, an agent runs, the workspace is dirty).
 """
@@ -11,15 +12,24 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 from collections.abc import Callable, Mapping
+
+from sidekick.startup import started
 
 REFUSED = 2
 
 
-def register(command: argparse.ArgumentParser) -> None:
+def register(command: argparse.ArgumentParser, chosen: str | None = None) -> None:
+    """The actions' parsers under ``command``: the ``chosen`` one alone, or every one when
+    None (for ``sidekick prod -h`` and a name that is no action)."""
     sub = command.add_subparsers(metavar="ACTION", dest="prod_action")
     for name, helptext, options in _ACTIONS:
-        action = sub.add_parser(name, help=helptext, description=helptext)
+        if chosen not in (None, name):
+            continue
+        action = sub.add_parser(
+            name, help=helptext, description=helptext, formatter_class=command.formatter_class
+        )
         action.add_argument(
             "--config",
             help="config file (default: $SIDEKICK_CONFIG, ./config.yaml)",
@@ -36,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     # A look (status, logs) loads only what it needs: it is the command a person runs often.
     module = importlib.import_module(_HANDLERS[args.prod_action])
     handlers: Mapping[str, Callable[[argparse.Namespace], int]] = module.HANDLERS
+    started()
     return handlers[args.prod_action](args)
 
 
@@ -52,11 +63,35 @@ def _logs_options(action: argparse.ArgumentParser) -> None:
     action.add_argument("project")
     action.add_argument("services", nargs="*", metavar="SERVICE", help="default: primary, else all")
     action.add_argument("--tail", type=int, help="last N lines of each container")
-    action.add_argument("--since", help="from this time: 10m, 2h, an ISO time, Unix seconds")
-    action.add_argument("--until", help="up to this time (same forms as --since)")
+    action.add_argument(
+        "--since", type=_moment, help="from this time: 10m, 2h, an ISO time, Unix seconds"
+    )
+    action.add_argument("--until", type=_moment, help="up to this time (same forms as --since)")
     action.add_argument("--follow", "-f", action="store_true", help="keep streaming")
-    action.add_argument("--grep", help="only lines matching this regular expression")
+    action.add_argument("--grep", type=_pattern, help="only lines matching this regular expression")
     action.add_argument("--timestamps", "-t", action="store_true", help="show each line's time")
+
+
+def _moment(text: str) -> float:
+    """``--since``/``--until`` in Unix seconds, read with the arguments: one that is no time
+    is a usage error (exit 2), as argparse makes every other."""
+    from datetime import UTC, datetime
+
+    from sidekick.production.logs import moment
+
+    try:
+        return moment(text, datetime.now(UTC))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _pattern(text: str) -> re.Pattern[bytes]:
+    """``--grep``, compiled for the log's bytes; one that is no regular expression is a
+    usage error (exit 2)."""
+    try:
+        return re.compile(text.encode())
+    except re.error as exc:
+        raise argparse.ArgumentTypeError(f"not a regular expression: {exc}") from None
 
 
 def _restart_options(action: argparse.ArgumentParser) -> None:
@@ -102,3 +137,4 @@ _ACTIONS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = [
     ("rollback", "go back to the previous (or a named) release", _rollback_options),
     ("history", "releases and the audit log", _history_options),
 ]
+ACTIONS = frozenset(name for name, _, _ in _ACTIONS)

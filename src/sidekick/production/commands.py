@@ -11,7 +11,6 @@ import argparse
 import contextlib
 import io
 import json
-import re
 import sys
 from collections.abc import Callable
 from dataclasses import asdict
@@ -141,22 +140,17 @@ def _close_quietly(*streams: BinaryIO) -> None:
 
 
 def _log_query(args: argparse.Namespace, chosen: Target) -> LogQuery:
-    from sidekick.production.logs import LogQuery, moment
+    """The query of ``prod logs``; its times and pattern were read with the arguments."""
+    from sidekick.production.logs import LogQuery
 
-    now = datetime.now(UTC)
     primary = chosen.settings.primary
-    services = tuple(args.services) or ((primary,) if primary else ())
-    try:
-        grep = re.compile(args.grep.encode()) if args.grep else None
-    except re.error as exc:
-        raise ProductionError(chosen.name, f"--grep is not a regular expression: {exc}") from None
     return LogQuery(
-        services=services,
+        services=tuple(args.services) or ((primary,) if primary else ()),
         tail=args.tail,
-        since=moment(args.since, now) if args.since else None,
-        until=moment(args.until, now) if args.until else None,
+        since=args.since,
+        until=args.until,
         follow=args.follow,
-        grep=grep,
+        grep=args.grep,
         timestamps=args.timestamps,
     )
 

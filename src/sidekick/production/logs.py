@@ -10,14 +10,11 @@ none of that: its frames go to the output a block at a time, no object per line.
 
 from __future__ import annotations
 
-import heapq
 import json
 import logging
-import queue
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import BinaryIO, NamedTuple
 
@@ -32,8 +29,10 @@ _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-@dataclass(frozen=True)
-class LogQuery:
+class LogQuery(NamedTuple):
+    """What ``prod logs`` asks for. (A tuple, as every ``prod logs`` defines it: a tuple
+    class is defined in a third of a frozen dataclass's time.)"""
+
     services: tuple[str, ...] = ()
     tail: int | None = None
     since: float | None = None
@@ -53,7 +52,8 @@ class LogLine(NamedTuple):
 
 
 def moment(text: str, now: datetime) -> float:
-    """``--since``/``--until``: 10m, 2h, 30s, 1d ago; an ISO time; or Unix seconds."""
+    """``--since``/``--until``: 10m, 2h, 30s, 1d ago; an ISO time; or Unix seconds.
+    Raises ValueError when the text is none of these."""
     relative = _RELATIVE.match(text.strip())
     if relative:
         amount = float(relative.group(1)) * _UNITS[relative.group(2)]
@@ -65,9 +65,7 @@ def moment(text: str, now: datetime) -> float:
     try:
         parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise ProductionError(
-            "logs", f"not a time: {text!r} (try 10m, 2h or 2026-01-31T12:00)"
-        ) from None
+        raise ValueError(f"not a time: {text!r} (try 10m, 2h or 2026-01-31T12:00)") from None
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 
 
@@ -150,6 +148,8 @@ def _lines(source: str, records: LogRecords) -> Iterator[LogLine]:
 def _merged(opened: list[tuple[str, LogRecords]]) -> Iterator[LogLine]:
     if len(opened) == 1:
         return _lines(*opened[0])
+    import heapq  # as queue below: only where several containers' lines meet
+
     # The engine's timestamps have a fixed width (nanoseconds, UTC), so text order is time order;
     # a LogLine is a tuple that starts with its time, so lines compare in time order.
     return heapq.merge(*(_lines(s, r) for s, r in opened))
@@ -165,6 +165,8 @@ class _Ended(NamedTuple):
 def _arrival(
     opened: list[tuple[str, LogRecords]], on_cut: Callable[[str, str], None]
 ) -> Iterator[LogLine]:
+    import queue
+
     lines: queue.Queue[LogLine | _Ended] = queue.Queue(FOLLOW_QUEUE)
     for source, records in opened:
         threading.Thread(target=_pump, args=(source, records, lines.put), daemon=True).start()

@@ -146,9 +146,13 @@ def test_after_upgrading_a_release_without_snapshots_rolls_back_through_its_jour
     refused = prod_app.sidekick("rollback", prod_app.name, "r0", "--yes")
     assert refused.returncode == 2 and "no longer kept" in refused.stderr
     assert (home / "r2" / "journal.json").exists()
+    # The same gate as every rollback: health, then the smoke checks.
+    smoke = f"        smoke:\n          - {{url: 'http://127.0.0.1:{prod_app.port()}/health'}}\n"
+    prod_app.config.write_text(prod_app.config.read_text() + smoke)
     result = prod_app.sidekick("rollback", prod_app.name, "--yes")
     assert result.returncode == 0, result.stderr
     assert "back on r1 (from r2's journal)" in result.stdout
+    assert "1 smoke check(s) passed" in result.stdout
     assert prod_app.version() == "2"
     assert (prod_app.production / "VERSION").read_text() == "2\n"
     assert prod_app.web_image() == image_r1

@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from sidekick.containers.engine import ContainerEngine
@@ -96,3 +97,6 @@ def test_a_configured_service_with_no_container_is_a_missing_row_and_unhealthy(
     assert not status.healthy
     assert "cron" in render([status]).splitlines()[-1]
     assert "missing" in render([status]).splitlines()[-1]
+    assert render([status]).splitlines()[0] == "Shop (release r3)"
+    before = replace(status, rows=tuple(replace(r, release="r0") for r in status.rows))
+    assert render([before]).splitlines()[0] == "Shop (release r0: as before the first deploy)"

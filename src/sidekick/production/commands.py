@@ -190,8 +190,9 @@ def _db(state_dir: Path) -> Path:
 
 
 def _release_name(store: ProductionStore, project: str) -> str:
+    """The live release; r0 (production as it was before the first deploy) when none is."""
     live = store.live(project)
-    return live.name if live else ""
+    return live.name if live else "r0"
 
 
 HANDLERS: dict[str, Handler] = {

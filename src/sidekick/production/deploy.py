@@ -34,11 +34,11 @@ from sidekick.production.audit import Action
 from sidekick.production.compose import ComposeFailed, run_compose
 from sidekick.production.errors import ProductionError
 from sidekick.production.files import FilePlan, dirty, git_commit, is_git, plan_files
-from sidekick.production.health import Verdict, gate, report, wait_healthy
+from sidekick.production.health import Verdict, gate, report
 from sidekick.production.journal import Journal, apply_files, back_up, discard, restore_files
 from sidekick.production.lock import deploy_lock
 from sidekick.production.secrets import redactor
-from sidekick.production.settings import ComposeProject, read_compose_builds
+from sidekick.production.settings import ComposeProject, SmokeCheck, read_compose_builds
 from sidekick.production.snapshots import (
     RELEASE_TAG,
     Snapshot,
@@ -277,9 +277,9 @@ class Deployer:
         self.store.finish(self.target.name, release.number, ROLLED_BACK, detail)
         return Outcome(FAILED, detail, release.name, plan, why=why, back_on=name)
 
-    def _undo(self, where: Path, journal: Journal) -> Verdict:
-        """Back to before the release; health awaited (not the smoke checks: after a failed
-        deploy they may be what failed, whatever runs)."""
+    def _undo(self, where: Path, journal: Journal, checks: tuple[SmokeCheck, ...] = ()) -> Verdict:
+        """Back to before the release; health awaited, then the smoke checks given (none after
+        a failed deploy: they may be what failed, whatever runs)."""
         restore_files(where, self.production, journal)
         for reference, image_id in journal.images.items():
             self.scoped.tag(image_id, _repository(reference), _tag(reference))
@@ -287,7 +287,7 @@ class Deployer:
             run_compose(self.compose, "up", "-d", "--no-build", progress=self.progress)
         except ComposeFailed as exc:
             return Verdict(False, self.redact(str(exc)))
-        return wait_healthy(self.target, self.scoped, (), self.target.settings.deploy.wait_timeout)
+        return gate(self.target, self.scoped, (), checks)
 
     # --- after a crash, and on request ----------------------------------------------
 
@@ -368,7 +368,7 @@ class Deployer:
         """Back to ``goal`` through the live release's journal (what ran just before it)."""
         where = self.home / current.name
         journal = Journal.read(where) or Journal(current.number)
-        verdict = self._undo(where, journal)
+        verdict = self._undo(where, journal, self.target.settings.deploy.smoke)
         self.store.went_back(self.target.name, goal, current.number, verdict.detail)
         discard(where)
         name = f"r{goal}"

@@ -177,6 +177,26 @@ def test_a_served_look_parses_no_compose_file(world: Path, tmp_path: Path) -> No
     assert done.stdout.split("\n")[0] == "('web', 'worker') False False"
 
 
+def test_a_served_logs_look_defines_no_dataclass(world: Path) -> None:
+    """What ``prod logs`` loads up to its first engine call, its configuration served, defines
+    no dataclass: importing ``dataclasses`` (with the ``inspect`` it loads) and defining the
+    classes would cost a ``prod logs`` about a tenth (see sidekick.errors)."""
+    load_view(ProductionView, world)
+    script = (
+        "import sys\n"
+        "from sidekick.cli import _arguments, _parser\n"
+        "from sidekick.production import commands, logs\n"
+        f"argv = ['prod', 'logs', 'Shop', 'web', '--tail', '5', '--config', {str(world)!r}]\n"
+        "args = _arguments(_parser(argv), argv)\n"
+        "(t,) = commands.targets(commands._view(args), 'Shop')\n"
+        "print(commands._log_query(args, t).services, 'dataclasses' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split("\n")[0] == "('web',) False"
+
+
 def test_a_removed_directory_is_a_full_load_that_says_so(world: Path, tmp_path: Path) -> None:
     load_view(ProductionView, world)
     (tmp_path / "prod" / "shop" / "compose.yaml").unlink()

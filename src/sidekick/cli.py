@@ -15,7 +15,6 @@ import os
 import sys
 import time
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -386,6 +385,8 @@ def _list_names(config: Config) -> tuple[list[str], str]:
 
 
 def _run_row(run: AgentRun) -> dict[str, object]:
+    from dataclasses import asdict
+
     from sidekick.runners.swarm_workspace import read_pushed_branch
 
     data = asdict(run)

@@ -111,7 +111,8 @@ def _spelled(section: dict[str, Any], key: str, variable: str) -> str:
 
 
 class _Loader:
-    """Builds dataclasses from YAML values, naming file and key in every error."""
+    """Builds sections (dataclasses, or the NamedTuples a look is served) from YAML values,
+    naming file and key in every error."""
 
     def __init__(
         self, where: str, base: Path, origins: dict[str, str], lines: dict[str, int]
@@ -130,7 +131,7 @@ class _Loader:
         if not isinstance(raw, dict):
             raise self.error(prefix, f"expected a mapping, got {type(raw).__name__}")
         hints = get_type_hints(cls)
-        known = {f.name for f in dataclasses.fields(cls) if f.name != "file"}
+        known = {name for name in _field_names(cls) if name != "file"}
         for key in raw:
             if key not in known:
                 raise self.error(_join(prefix, str(key)), f"unknown key (known: {sorted(known)})")
@@ -143,9 +144,9 @@ class _Loader:
 
     def _default(self, cls: type[Any], name: str, hint: Any, prefix: str) -> Any:
         """Defaults of nested sections and relative paths, resolved like written values."""
-        if dataclasses.is_dataclass(hint):
+        if _is_section(hint):
             return self.value(hint, {}, _join(prefix, name))
-        default = next(f.default for f in dataclasses.fields(cls) if f.name == name)
+        default = _field_default(cls, name)
         if isinstance(default, Path) and not default.is_absolute():
             return self.base / default
         return None
@@ -154,7 +155,7 @@ class _Loader:
         origin = get_origin(hint)
         if origin in (Union, types.UnionType):
             return self._optional(hint, raw, key)
-        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        if _is_section(hint):
             return hint(**self.fields(hint, raw, key))
         if origin is dict:
             return self._mapping(get_args(hint)[1], raw, key)
@@ -348,6 +349,27 @@ def _check_os_limits(config: Config, loader: _Loader) -> None:
         raise loader.error(socket_key, f"{problem}: choose a shorter {socket_key}")
 
 
+def _is_section(hint: Any) -> bool:
+    """A section of the configuration: a dataclass, or a NamedTuple (checked first: it is
+    also a tuple, which is a list of values)."""
+    if not isinstance(hint, type):
+        return False
+    return dataclasses.is_dataclass(hint) or (issubclass(hint, tuple) and hasattr(hint, "_fields"))
+
+
+def _field_names(cls: type[Any]) -> tuple[str, ...]:
+    if dataclasses.is_dataclass(cls):
+        return tuple(f.name for f in dataclasses.fields(cls))
+    names: tuple[str, ...] = cls._fields
+    return names
+
+
+def _field_default(cls: type[Any], name: str) -> Any:
+    if dataclasses.is_dataclass(cls):
+        return next(f.default for f in dataclasses.fields(cls) if f.name == name)
+    return cls._field_defaults.get(name, dataclasses.MISSING)
+
+
 def configured_paths(config: Config) -> Iterator[tuple[str, Path]]:
     """Every configured path, with its dotted key."""
     for key, value in _leaves(config, ""):
@@ -357,10 +379,10 @@ def configured_paths(config: Config) -> Iterator[tuple[str, Path]]:
 
 def _leaves(value: Any, key: str) -> Iterator[tuple[str, Any]]:
     """Every configured value inside sections, mappings and lists, with its dotted key."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        for item in dataclasses.fields(value):
-            if item.name != "file":
-                yield from _leaves(getattr(value, item.name), _join(key, item.name))
+    if _is_section(type(value)):
+        for name in _field_names(type(value)):
+            if name != "file":
+                yield from _leaves(getattr(value, name), _join(key, name))
     elif isinstance(value, dict):
         for name, inner in value.items():
             yield from _leaves(inner, _join(key, str(name)))

@@ -2,12 +2,13 @@
 
 Each subclass keeps its facts as typed fields and builds its own message from
 them, so callers never format error text by hand and tests can assert on the
-fields instead of on wording.
+fields instead of on wording. The fields are set by a plain ``__init__`` rather
+than by ``dataclasses``: every command imports these classes, and a command that
+defines no dataclass does not import ``dataclasses`` (with the ``inspect`` it
+loads: 6-8 ms of a ``prod logs`` on the CI machine, measured with -X importtime).
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 
 class SidekickError(Exception):
@@ -23,14 +24,12 @@ class SidekickError(Exception):
 # --- configuration --------------------------------------------------------
 
 
-@dataclass(eq=False)
 class ConfigError(SidekickError):
     """The configuration cannot be used: names the file, the line when known, and the key."""
 
-    file: str
-    key: str
-    problem: str
-    line: int | None = None
+    def __init__(self, file: str, key: str, problem: str, line: int | None = None) -> None:
+        super().__init__(file, key, problem, line)
+        self.file, self.key, self.problem, self.line = file, key, problem, line
 
     def message(self) -> str:
         where = f"{self.file}, line {self.line}" if self.line else self.file
@@ -41,12 +40,12 @@ class ConfigError(SidekickError):
 # --- priority sources ---------------------------------------------------------
 
 
-@dataclass(eq=False)
 class PrioritySourceError(SidekickError):
     """A priority list could not be read or written at all."""
 
-    source: str
-    problem: str
+    def __init__(self, source: str, problem: str) -> None:
+        super().__init__(source, problem)
+        self.source, self.problem = source, problem
 
     def message(self) -> str:
         return f"{self.source}: {self.problem}"
@@ -75,12 +74,12 @@ class SourceUnreachable(PrioritySourceError):
 # --- agents and runners --------------------------------------------------------
 
 
-@dataclass(eq=False)
 class RunnerError(SidekickError):
     """A runner could not do what was asked for one agent."""
 
-    key: str
-    problem: str
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(key, problem)
+        self.key, self.problem = key, problem
 
     def message(self) -> str:
         return f"{self.key}: {self.problem}"
@@ -101,14 +100,13 @@ class RunnerUnavailable(RunnerError):
 # --- files sidekick wrote and reads back ----------------------------------------------
 
 
-@dataclass(eq=False)
 class StateFileError(SidekickError):
     """A file sidekick wrote earlier (heartbeat, status report, state database) is unusable;
     ``remedy`` says what a person can do about it, when there is something."""
 
-    file: str
-    problem: str
-    remedy: str = ""
+    def __init__(self, file: str, problem: str, remedy: str = "") -> None:
+        super().__init__(file, problem, remedy)
+        self.file, self.problem, self.remedy = file, problem, remedy
 
     def message(self) -> str:
         text = f"{self.file}: {self.problem}"

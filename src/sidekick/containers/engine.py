@@ -69,8 +69,7 @@ _CONNECTION_CODES = frozenset({ErrorCode.NETWORK_ERROR, ErrorCode.PERMISSION_DEN
 
 class EngineStatus(NamedTuple):
     """The answer of :meth:`ContainerEngine.ping`: ``ok``, or the reason it is not. (A
-    tuple, as the engine's module is loaded by every look: a tuple class is defined in a
-    third of a frozen dataclass's time.)"""
+    tuple: a look defines no dataclass; see sidekick.production.view.)"""
 
     ok: bool
     detail: str

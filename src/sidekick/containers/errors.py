@@ -8,7 +8,6 @@ service itself refused to do, before asking the engine anything.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 
 from sidekick.errors import SidekickError
 
@@ -25,15 +24,20 @@ class ErrorCode(enum.Enum):
     PERMISSION_DENIED = "permission denied"
 
 
-@dataclass(eq=False)
 class ContainerError(SidekickError):
     """The engine refused or failed an operation; ``engine_message`` is its own words."""
 
-    code: ErrorCode
-    project: str
-    engine_message: str
-    socket: str = ""
-    socket_gid: int | None = None
+    def __init__(
+        self,
+        code: ErrorCode,
+        project: str,
+        engine_message: str,
+        socket: str = "",
+        socket_gid: int | None = None,
+    ) -> None:
+        super().__init__(code, project, engine_message, socket, socket_gid)
+        self.code, self.project, self.engine_message = code, project, engine_message
+        self.socket, self.socket_gid = socket, socket_gid
 
     def message(self) -> str:
         text = f"{self.project or 'docker'}: {self.code.value}: {self.engine_message}"
@@ -52,12 +56,12 @@ class ContainerError(SidekickError):
         )
 
 
-@dataclass(eq=False)
 class ContainerRefused(SidekickError):
     """The service refused an operation before asking the engine: a rule would be broken."""
 
-    project: str
-    problem: str
+    def __init__(self, project: str, problem: str) -> None:
+        super().__init__(project, problem)
+        self.project, self.problem = project, problem
 
     def message(self) -> str:
         return f"{self.project or 'docker'}: {self.problem}"
@@ -71,13 +75,12 @@ class UnsafeContainerSpec(ContainerRefused):
     """A container would get a mount, namespace or setting the rules forbid, or a bad limit."""
 
 
-@dataclass(eq=False)
 class PathNotTranslatable(SidekickError):
     """A path inside the daemon's container has no host path an engine bind could use."""
 
-    path: str
-    container: str
-    mounts: tuple[str, ...] = ()
+    def __init__(self, path: str, container: str, mounts: tuple[str, ...] = ()) -> None:
+        super().__init__(path, container, mounts)
+        self.path, self.container, self.mounts = path, container, mounts
 
     def message(self) -> str:
         mounted = ", ".join(self.mounts) if self.mounts else "none"

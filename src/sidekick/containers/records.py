@@ -7,9 +7,8 @@ from __future__ import annotations
 import re
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sidekick.containers.labels import LABEL_MANAGED, LABEL_PROJECT, LABEL_RUN
 
@@ -25,6 +24,7 @@ _EXITED = re.compile(r"^Exited \((-?\d+)\)")
 class _Labelled:
     """What sidekick's labels say about a container or one of its events."""
 
+    __slots__ = ()
     labels: Mapping[str, str]
 
     @property
@@ -36,21 +36,46 @@ class _Labelled:
         return self.labels.get(LABEL_RUN, "")
 
 
-@dataclass(frozen=True)
-class ContainerInfo(_Labelled):
-    """One container as the engine reported it (a list row or a full inspect)."""
+# The default of the mappings below: one object, read and never written (a Mapping).
+_NONE: Mapping[str, Any] = {}
 
+
+class _Container(NamedTuple):
     id: str
     name: str
     state: str
-    labels: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = _NONE
     image: str = ""
     exit_code: int | None = None
     created_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
     error: str = ""
-    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    raw: Mapping[str, Any] = _NONE
+
+
+class ContainerInfo(_Container, _Labelled):
+    """One container as the engine reported it (a list row or a full inspect); ``raw``, the
+    engine's own answer, is left out of equality and repr. (A tuple: a look defines no
+    dataclass; see sidekick.production.view.)"""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ContainerInfo):
+            return NotImplemented
+        return self[:-1] == other[:-1]
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = None  # type: ignore[assignment]  # labels is a mapping, as with a dataclass
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{name}={value!r}" for name, value in zip(self._fields[:-1], self[:-1], strict=True)
+        )
+        return f"ContainerInfo({shown})"
 
     @property
     def managed(self) -> bool:

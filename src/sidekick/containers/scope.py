@@ -57,8 +57,8 @@ class Scope(NamedTuple):
 
 
 class ExecResult(NamedTuple):
-    """A command run in a container: its exit code and its output. (A tuple, as a look
-    loads this module: a tuple class is defined in a third of a frozen dataclass's time.)"""
+    """A command run in a container: its exit code and its output. (A tuple: a look defines
+    no dataclass; see sidekick.production.view.)"""
 
     exit_code: int
     output: str

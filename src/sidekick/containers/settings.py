@@ -6,15 +6,15 @@ engine and a cached production look (:mod:`sidekick.production.view`) need no ot
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class ContainersConfig:
+class ContainersConfig(NamedTuple):
     """The engine's address (None: the environment's, as the docker CLI reads it), the API
     version, the timeout of a call in seconds, the containers configured by name, the host
-    paths an agent container may mount, this daemon's own container, and its instance label."""
+    paths an agent container may mount, this daemon's own container, and its instance label.
+    (A tuple: a look defines no dataclass; see sidekick.production.view.)"""
 
     docker_host: str | None = None
     api_version: str = "auto"

@@ -64,13 +64,19 @@ Grid = list[list[str]]
 # --- errors -------------------------------------------------------------------
 
 
-@dataclass(eq=False)
 class SheetsUnavailable(SourceUnreachable):
     """Google kept failing (429, 5xx, no connection) until the retry deadline."""
 
-    operation: str = ""
-    last_status: int | None = None
-    attempts: int = 0
+    def __init__(
+        self,
+        source: str,
+        problem: str,
+        operation: str = "",
+        last_status: int | None = None,
+        attempts: int = 0,
+    ) -> None:
+        super().__init__(source, problem)
+        self.operation, self.last_status, self.attempts = operation, last_status, attempts
 
     def message(self) -> str:
         status = f"HTTP {self.last_status}" if self.last_status else "no HTTP answer"
@@ -80,13 +86,14 @@ class SheetsUnavailable(SourceUnreachable):
         )
 
 
-@dataclass(eq=False)
 class SheetsRequestRejected(PrioritySourceError):
     """Google refused a request for good (bad range, no access, no such sheet)."""
 
-    operation: str = ""
-    status: int = 0
-    hint: str = ""
+    def __init__(
+        self, source: str, problem: str, operation: str = "", status: int = 0, hint: str = ""
+    ) -> None:
+        super().__init__(source, problem)
+        self.operation, self.status, self.hint = operation, status, hint
 
     def message(self) -> str:
         hint = f"; {self.hint}" if self.hint else ""
@@ -95,11 +102,12 @@ class SheetsRequestRejected(PrioritySourceError):
         )
 
 
-@dataclass(eq=False)
 class SheetsCredentialsError(PrioritySourceError):
     """The service-account key cannot be used, or the token exchange failed."""
 
-    credentials_file: str = ""
+    def __init__(self, source: str, problem: str, credentials_file: str = "") -> None:
+        super().__init__(source, problem)
+        self.credentials_file = credentials_file
 
     def message(self) -> str:
         return f"{self.source}: credentials {self.credentials_file}: {self.problem}"

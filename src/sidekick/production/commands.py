@@ -13,7 +13,6 @@ import io
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, TextIO
@@ -159,6 +158,8 @@ def _log_query(args: argparse.Namespace, chosen: Target) -> LogQuery:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
     from sidekick.production.store import ProductionStore
 
     view = _view(args)

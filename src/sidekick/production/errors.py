@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sidekick.errors import SidekickError
 
 
-@dataclass(eq=False)
 class ProductionError(SidekickError):
     """A production command cannot go on for this project."""
 
-    project: str
-    problem: str
+    def __init__(self, project: str, problem: str) -> None:
+        super().__init__(project, problem)
+        self.project, self.problem = project, problem
 
     def message(self) -> str:
         return f"{self.project}: {self.problem}"

@@ -30,8 +30,8 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class LogQuery(NamedTuple):
-    """What ``prod logs`` asks for. (A tuple, as every ``prod logs`` defines it: a tuple
-    class is defined in a third of a frozen dataclass's time.)"""
+    """What ``prod logs`` asks for. (A tuple: a look defines no dataclass; see
+    sidekick.production.view.)"""
 
     services: tuple[str, ...] = ()
     tail: int | None = None

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -23,8 +22,7 @@ _NOT_IN_PROJECT_NAME = re.compile(r"[^-_a-z0-9]")
 Fail = Callable[[str, str], Exception]
 
 
-@dataclass(frozen=True)
-class SmokeCheck:
+class SmokeCheck(NamedTuple):
     """An HTTP URL that must answer 2xx, or a command run in a service that must exit 0."""
 
     url: str | None = None
@@ -38,8 +36,7 @@ class SmokeCheck:
         return f"{self.service}: {' '.join(self.command)}"
 
 
-@dataclass(frozen=True)
-class DeployConfig:
+class DeployConfig(NamedTuple):
     exclude: tuple[str, ...] = ()
     delete: bool = False
     build: bool = True
@@ -51,15 +48,17 @@ class DeployConfig:
     gate: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class ProductionConfig:
+class ProductionConfig(NamedTuple):
+    """A project's ``production`` block. (This and the two above are tuples: a look defines
+    no dataclass; see sidekick.production.view.)"""
+
     path: Path | None = None
     compose_file: str | None = None
     compose_project: str | None = None
     services: tuple[str, ...] = ()
     primary: str | None = None
     containers: tuple[str, ...] = ()
-    deploy: DeployConfig = field(default_factory=DeployConfig)
+    deploy: DeployConfig = DeployConfig()
 
     @property
     def uses_compose(self) -> bool:
@@ -68,8 +67,7 @@ class ProductionConfig:
 
 class ComposeProject(NamedTuple):
     """What the production directory's compose file says: its name, file and services. (A
-    tuple: every look defines it, and a tuple class is defined in a third of a frozen
-    dataclass's time.)"""
+    tuple: a look defines no dataclass; see sidekick.production.view.)"""
 
     name: str
     file: Path

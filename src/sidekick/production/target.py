@@ -25,8 +25,7 @@ class Configured(Protocol):
 
 class Target(NamedTuple):
     """A configured project's production: where it lives and what may be touched. (A tuple:
-    every look defines it, and a tuple class is defined in a third of a frozen dataclass's
-    time.)"""
+    a look defines no dataclass; see sidekick.production.view.)"""
 
     name: str
     settings: ProductionConfig

@@ -4,6 +4,16 @@ A look (``prod status``, ``prod logs``, ``prod history``) is served this view fr
 :mod:`sidekick.config_cache`, so it imports the production and engine settings alone,
 not every section of config.yaml with what their classes need (see that module for
 what this saves).
+
+What a look defines is kept small for the same reason. The view, the production and
+engine settings, the container records, the targets and the errors a look can meet are
+tuples and plain classes, not dataclasses, so a look neither imports ``dataclasses``
+(with the ``inspect``, ``ast`` and ``dis`` it loads) nor compiles each dataclass's
+generated methods. Measured on the 2-core CI machine's CPython 3.11: importing
+``dataclasses`` 6-8 ms (-X importtime), defining a frozen dataclass 0.4-0.8 ms against
+0.2 ms for a NamedTuple; ``prod logs --tail 10000`` of a million-line log went from 97 to
+87 ms (medians of 41 runs, three times), where ``docker logs`` took 63-68 ms.
+tests/test_config_cache.py checks that the logs look stays free of them.
 """
 
 from __future__ import annotations
@@ -22,8 +32,7 @@ if TYPE_CHECKING:
 class ProductionView(NamedTuple):
     """Each production block by project, each such project's workspace (None: none
     configured), how to reach the engine, and the state directory (the production store).
-    (A tuple: every look defines it, and a tuple class is defined in a third of a frozen
-    dataclass's time.)"""
+    (A tuple, as said above.)"""
 
     production: dict[str, ProductionConfig]
     workspaces: dict[str, Path | None]

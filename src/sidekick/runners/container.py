@@ -18,7 +18,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit, urlunsplit
@@ -110,7 +109,7 @@ class ContainerRunner:
         if engine is None:
             # Claude Code config directories live under the state directory: mountable.
             allowed = (*config.containers.allowed_paths, config.daemon.state_dir / "claude")
-            engine = ContainerEngine(replace(config.containers, allowed_paths=allowed))
+            engine = ContainerEngine(config.containers._replace(allowed_paths=allowed))
         return cls(engine, profile, secrets=secrets, log_root=config.daemon.state_dir / "logs")
 
     def ping(self) -> EngineStatus:

@@ -61,3 +61,10 @@ def test_a_word_no_command_takes_is_still_refused(
         main(argv)
     assert exit_.value.code == 2
     assert "unrecognized arguments" in capsys.readouterr().err
+
+
+def test_an_empty_since_until_or_grep_is_no_limit() -> None:
+    """``--since "$SINCE"`` with the variable unset reads every line, unfiltered."""
+    argv = ["prod", "logs", "Shop", "--since", "", "--until", "", "--grep", ""]
+    args = _arguments(_parser(argv), argv)
+    assert (args.since, args.until, args.grep) == (None, None, None)

@@ -72,9 +72,12 @@ def _logs_options(action: argparse.ArgumentParser) -> None:
     action.add_argument("--timestamps", "-t", action="store_true", help="show each line's time")
 
 
-def _moment(text: str) -> float:
-    """``--since``/``--until`` in Unix seconds, read with the arguments: one that is no time
-    is a usage error (exit 2), as argparse makes every other."""
+def _moment(text: str) -> float | None:
+    """``--since``/``--until`` in Unix seconds, read with the arguments: empty is no limit
+    (``--since "$SINCE"`` with the variable unset), and one that is no time is a usage error
+    (exit 2), as argparse makes every other."""
+    if not text:
+        return None
     from datetime import UTC, datetime
 
     from sidekick.production.logs import moment
@@ -85,9 +88,11 @@ def _moment(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _pattern(text: str) -> re.Pattern[bytes]:
-    """``--grep``, compiled for the log's bytes; one that is no regular expression is a
-    usage error (exit 2)."""
+def _pattern(text: str) -> re.Pattern[bytes] | None:
+    """``--grep``, compiled for the log's bytes: empty is no filter, and one that is no
+    regular expression is a usage error (exit 2)."""
+    if not text:
+        return None
     try:
         return re.compile(text.encode())
     except re.error as exc:

@@ -189,9 +189,9 @@ def render(statuses: list[ProjectStatus]) -> str:
 
 def _render_one(status: ProjectStatus) -> str:
     release = status.rows[0].release if status.rows else ""
-    head = f"{status.project}" + (f" (release {release})" if release else "")
     if release == "r0":
-        head = f"{status.project} (release r0: as before the first deploy)"
+        release = "r0: as before the first deploy"
+    head = f"{status.project}" + (f" (release {release})" if release else "")
     if status.problem:
         return f"{head}: {status.problem}"
     cells = [[_cell(r, c) for c in _COLUMNS] for r in status.rows]

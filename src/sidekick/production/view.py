@@ -11,8 +11,8 @@ tuples and plain classes, not dataclasses, so a look neither imports ``dataclass
 (with the ``inspect``, ``ast`` and ``dis`` it loads) nor compiles each dataclass's
 generated methods. Measured on the 2-core CI machine's CPython 3.11: importing
 ``dataclasses`` 6-8 ms (-X importtime), defining a frozen dataclass 0.4-0.8 ms against
-0.2 ms for a NamedTuple; ``prod logs --tail 10000`` of a million-line log went from 97 to
-87 ms (medians of 41 runs, three times), where ``docker logs`` took 63-68 ms.
+0.2 ms for a NamedTuple; ``prod logs --tail 10000`` of a million-line log went from 96-98
+to 86-92 ms (medians of 41 runs, three times each), where ``docker logs`` took 63-68 ms.
 tests/test_config_cache.py checks that the logs look stays free of them.
 """
 
